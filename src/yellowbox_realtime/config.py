@@ -1,0 +1,253 @@
+"""The one typed configuration object.
+
+Sources, later wins: embedded defaults < TOML file < ``YBRT_<SECTION>_<KEY>`` environment
+variables < command-line flags. This module is pure: the caller reads the file and the
+environment and passes their contents in, so tests build configs without touching either.
+Every value is checked when the config is built and an error names the offending key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+ENV_PREFIX = "YBRT_"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """The HTTP front: where it listens and what it accepts."""
+
+    host: str = "127.0.0.1"
+    port: int = 3001
+    # Origins allowed to open WebSocket, polling and SSE connections. An empty list allows
+    # requests without an Origin header (native apps, server-to-server) and rejects all
+    # browser origins; "*" allows every origin (development only).
+    allowed_origins: tuple[str, ...] = (
+        "http://localhost:8080",
+        "http://127.0.0.1:8080",
+        "http://localhost:3001",
+        "http://127.0.0.1:3001",
+    )
+    max_header_bytes: int = 16 * 1024
+    max_headers: int = 100
+    max_body_bytes: int = 1024 * 1024
+    # A request's head must arrive within this time (slowloris); an idle keep-alive
+    # connection is closed after idle_timeout_s.
+    header_timeout_s: float = 10.0
+    idle_timeout_s: float = 30.0
+    # Per-connection output buffer: a client that falls this far behind is disconnected.
+    max_buffer_bytes: int = 1024 * 1024
+    backlog: int = 2048
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        _positive(self, "server", "max_header_bytes", "max_headers", "max_body_bytes",
+                  "header_timeout_s", "idle_timeout_s", "max_buffer_bytes", "backlog")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"server.port: must be 0 to 65535 (0 picks a free port), "
+                              f"got {self.port}")
+        if self.log_level.lower() not in {"debug", "info", "warning", "error", "critical"}:
+            raise ConfigError(f"server.log_level: unknown level {self.log_level!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineIOConfig:
+    """Engine.IO v4 session settings, sent to clients in the handshake."""
+
+    ping_interval_ms: int = 25_000
+    ping_timeout_ms: int = 20_000
+    max_payload: int = 1_000_000
+    # A Socket.IO client must CONNECT to a namespace within this time of the handshake.
+    connect_timeout_ms: int = 45_000
+    upgrade_timeout_ms: int = 10_000
+    transports: tuple[str, ...] = ("polling", "websocket")
+    # Pending packets kept for a polling client between two GET requests.
+    max_polling_buffer_bytes: int = 1024 * 1024
+
+    def __post_init__(self) -> None:
+        _positive(self, "engineio", "ping_interval_ms", "ping_timeout_ms", "max_payload",
+                  "connect_timeout_ms", "upgrade_timeout_ms", "max_polling_buffer_bytes")
+        unknown = set(self.transports) - {"polling", "websocket"}
+        if unknown or not self.transports:
+            raise ConfigError(f"engineio.transports: expected polling and/or websocket, "
+                              f"got {list(self.transports)}")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """How connect requests are authenticated."""
+
+    provider: Literal["dev", "jwt", "firebase"] = "dev"
+    # dev: the HS256 secret; empty means "generated once and kept in the state directory".
+    dev_secret: str = ""
+    # jwt: an HS256 secret or a JWKS URL (one of the two), optional issuer and audience.
+    jwt_secret: str = ""
+    jwks_url: str = ""
+    issuer: str = ""
+    audience: str = ""
+    # firebase: the project id, and where Google's signing certificates are published.
+    firebase_project_id: str = ""
+    firebase_cert_url: str = (
+        "https://www.googleapis.com/robot/v1/metadata/x509/"
+        "securetoken@system.gserviceaccount.com"
+    )
+    role_claim: str = "role"
+    default_role: str = "rider"
+    clock_skew_s: int = 5
+    # When a connected client's token expires it is asked to refresh; it is disconnected
+    # if no valid new token arrives within this grace period.
+    refresh_grace_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.provider not in ("dev", "jwt", "firebase"):
+            raise ConfigError(f"auth.provider: expected dev, jwt or firebase, "
+                              f"got {self.provider!r}")
+        if self.provider == "jwt" and bool(self.jwt_secret) == bool(self.jwks_url):
+            raise ConfigError("auth.jwt_secret / auth.jwks_url: the jwt provider needs "
+                              "exactly one of them")
+        if self.provider == "firebase" and not self.firebase_project_id:
+            raise ConfigError("auth.firebase_project_id: required by the firebase provider")
+        if not self.role_claim:
+            raise ConfigError("auth.role_claim: must not be empty")
+        if self.clock_skew_s < 0:
+            raise ConfigError("auth.clock_skew_s: must not be negative")
+        _positive(self, "auth", "refresh_grace_s")
+
+
+@dataclass(frozen=True, slots=True)
+class RidersConfig:
+    """Limits on what riders publish."""
+
+    # Token bucket per rider for publish_location.
+    location_rate_per_s: float = 5.0
+    location_burst: int = 10
+    # Largest believable accuracy radius in metres and speed in m/s.
+    max_accuracy_m: float = 10_000.0
+    max_speed_mps: float = 100.0
+
+    def __post_init__(self) -> None:
+        _positive(self, "riders", "location_rate_per_s", "location_burst", "max_accuracy_m",
+                  "max_speed_mps")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The gateway's whole configuration."""
+
+    server: ServerConfig = field(default_factory=ServerConfig)
+    engineio: EngineIOConfig = field(default_factory=EngineIOConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    riders: RidersConfig = field(default_factory=RidersConfig)
+
+    @classmethod
+    def from_sources(
+        cls,
+        file_data: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Config:
+        """Merge the sources (later wins) and build a validated config."""
+        merged: dict[str, dict[str, Any]] = {}
+        for source in (file_data or {}, _sections_from_env(env or {}), overrides or {}):
+            for section, values in source.items():
+                if not isinstance(values, Mapping):
+                    raise ConfigError(f"{section}: expected a table of settings")
+                merged.setdefault(section, {}).update(values)
+        return cls.from_mapping(merged)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Mapping[str, Any]]) -> Config:
+        sections = {f.name: f for f in dataclasses.fields(cls)}
+        built: dict[str, Any] = {}
+        for name, values in data.items():
+            if name not in sections:
+                raise ConfigError(f"{name}: unknown section (known: {', '.join(sections)})")
+            built[name] = _build_section(name, _section_type(cls, name), values)
+        return cls(**built)
+
+
+def _section_type(cls: type, name: str) -> type:
+    hint = typing.get_type_hints(cls)[name]
+    assert isinstance(hint, type)
+    return hint
+
+
+def _build_section(section: str, cls: type, values: Mapping[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, raw in values.items():
+        if key not in hints:
+            raise ConfigError(f"{section}.{key}: unknown setting")
+        kwargs[key] = _coerce(f"{section}.{key}", hints[key], raw)
+    return cls(**kwargs)
+
+
+def _coerce(where: str, hint: Any, raw: Any) -> Any:
+    """Turn a TOML or environment value into the declared type, or say why not."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        if raw not in typing.get_args(hint):
+            allowed = ", ".join(map(str, typing.get_args(hint)))
+            raise ConfigError(f"{where}: expected one of {allowed}, got {raw!r}")
+        return raw
+    if origin is tuple:
+        items = [s.strip() for s in raw.split(",") if s.strip()] if isinstance(raw, str) else raw
+        if not isinstance(items, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {raw!r}")
+        return tuple(_coerce(where, typing.get_args(hint)[0], item) for item in items)
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    try:
+        if hint is bool:
+            if isinstance(raw, str):
+                if raw.lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError(raw)
+                return raw.lower() in {"1", "true", "yes", "on"}
+            if not isinstance(raw, bool):
+                raise ValueError(raw)
+            return raw
+        if hint is int:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError(raw)
+            return int(raw)
+        if hint is float:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return float(raw)
+        if hint is str:
+            if not isinstance(raw, str):
+                raise ValueError(raw)
+            return raw
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {raw!r}") from exc
+    raise ConfigError(f"{where}: unsupported setting type {hint!r}")
+
+
+def _sections_from_env(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """``YBRT_ENGINEIO_PING_INTERVAL_MS=100`` -> ``{"engineio": {"ping_interval_ms": "100"}}``.
+
+    Section names have no underscore, so the first one after the prefix ends the section.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        section, _, key = name[len(ENV_PREFIX):].lower().partition("_")
+        if not key:
+            raise ConfigError(f"{name}: expected {ENV_PREFIX}<SECTION>_<KEY>")
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def _positive(obj: object, section: str, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value <= 0:
+            raise ConfigError(f"{section}.{name}: must be positive, got {value!r}")

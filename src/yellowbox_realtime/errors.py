@@ -1,0 +1,106 @@
+"""One error hierarchy for the whole gateway.
+
+Every error carries what each transport needs to report it on the wire: an HTTP status,
+a WebSocket close code and a message safe to show the client (it becomes the Socket.IO
+``connect_error`` message or an error ack). ``temporary`` tells a client whether retrying
+the same thing later can succeed. Third-party exceptions are converted where they enter
+and chained with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+    http_status: ClassVar[int] = 500
+    close_code: ClassVar[int] = 1011
+    temporary: ClassVar[bool] = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_wire(self) -> dict[str, object]:
+        """The JSON shape sent to clients (Socket.IO CONNECT_ERROR data, error acks, HTTP)."""
+        return {"message": self.message}
+
+
+class ConfigError(GatewayError):
+    """The configuration is invalid; the message names the key."""
+
+
+class ProtocolError(GatewayError):
+    """A peer broke the wire protocol (malformed frame, packet or request)."""
+
+    http_status = 400
+    close_code = 1002
+
+
+class InvalidUTF8(ProtocolError):
+    """A text frame or close reason is not valid UTF-8."""
+
+    close_code = 1007
+
+
+class PayloadTooLarge(ProtocolError):
+    """A frame, message or body is bigger than the configured limit."""
+
+    http_status = 413
+    close_code = 1009
+
+
+class AuthenticationError(GatewayError):
+    """The credentials are missing, malformed, forged or expired."""
+
+    http_status = 401
+    close_code = 4401
+
+
+class AuthBackendUnavailable(AuthenticationError):
+    """Keys could not be fetched to check a token; retrying may succeed."""
+
+    http_status = 503
+    temporary = True
+
+
+class ForbiddenError(GatewayError):
+    """The credentials are valid but the policy does not allow the action."""
+
+    http_status = 403
+    close_code = 4403
+
+
+class ValidationError(GatewayError):
+    """A payload failed validation; the message says which field and why."""
+
+    http_status = 422
+
+
+class RateLimited(GatewayError):
+    """Too many requests or events in a window."""
+
+    http_status = 429
+    temporary = True
+
+
+class SlowConsumer(GatewayError):
+    """A client's output buffer passed its byte limit; it is disconnected."""
+
+    close_code = 1008
+    temporary = True
+
+
+class AckTimeout(GatewayError):
+    """A client did not acknowledge an emit in time."""
+
+    http_status = 504
+    temporary = True
+
+
+class Disconnected(GatewayError):
+    """The connection is gone; the operation cannot complete."""
+
+    temporary = True
