@@ -1,0 +1,67 @@
+"""Authorization as one declarative table.
+
+Which role may subscribe to which channel, and publish which event. The seed's rules are the
+defaults: riders publish their own location; admin and operations see rider locations;
+admin, finance and operations see expense updates. Personal channels need no rule:
+``user:<uid>`` is readable by that user only and ``role:<role>`` by that role only.
+Configuration may replace any entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ..errors import ForbiddenError
+from ..messages import Credentials
+
+ROLES = ("rider", "admin", "operations", "finance")
+
+DEFAULT_SUBSCRIBE: Mapping[str, frozenset[str]] = MappingProxyType({
+    "rider_locations": frozenset({"admin", "operations"}),
+    "expense_updates": frozenset({"admin", "finance", "operations"}),
+    "dashboard": frozenset({"admin", "operations", "finance"}),
+    "fleet": frozenset({"admin", "operations"}),
+    "alerts": frozenset({"admin", "operations"}),
+})
+
+DEFAULT_PUBLISH: Mapping[str, frozenset[str]] = MappingProxyType({
+    "publish_location": frozenset({"rider"}),
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    subscribe: Mapping[str, frozenset[str]] = field(default_factory=lambda: DEFAULT_SUBSCRIBE)
+    publish: Mapping[str, frozenset[str]] = field(default_factory=lambda: DEFAULT_PUBLISH)
+
+    @classmethod
+    def with_overrides(cls, subscribe: Mapping[str, tuple[str, ...]],
+                       publish: Mapping[str, tuple[str, ...]]) -> Policy:
+        """The defaults with some entries replaced (from configuration)."""
+        return cls(
+            subscribe={**DEFAULT_SUBSCRIBE, **{k: frozenset(v) for k, v in subscribe.items()}},
+            publish={**DEFAULT_PUBLISH, **{k: frozenset(v) for k, v in publish.items()}},
+        )
+
+    def can_subscribe(self, who: Credentials, channel: str) -> bool:
+        kind, _, name = channel.partition(":")
+        if kind == "user" and name:
+            return who.uid == name
+        if kind == "role" and name:
+            return who.role == name
+        return who.role in self.subscribe.get(channel, frozenset())
+
+    def check_subscribe(self, who: Credentials, channel: str) -> None:
+        if channel not in self.subscribe and ":" not in channel:
+            raise ForbiddenError(f"unknown channel {channel!r}")
+        if not self.can_subscribe(who, channel):
+            raise ForbiddenError(f"role {who.role!r} may not subscribe to {channel!r}")
+
+    def check_publish(self, who: Credentials, event: str) -> None:
+        allowed = self.publish.get(event)
+        if allowed is None:
+            raise ForbiddenError(f"event {event!r} cannot be published by clients")
+        if who.role not in allowed:
+            raise ForbiddenError(f"role {who.role!r} may not publish {event!r}")
