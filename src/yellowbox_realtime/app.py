@@ -1,0 +1,201 @@
+"""Composition root: builds the gateway from a config and runs it.
+
+:class:`Gateway` is also the public entry point for applications written on the gateway::
+
+    gateway = Gateway(Config())
+    ns = gateway.of("/")
+    ...
+    await gateway.start()
+
+Shutdown order: stop accepting connections, close Engine.IO sessions (clients are told to
+go), close the HTTP front, then the ASGI bridge and the authenticator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+from pathlib import Path
+from typing import Any
+
+from .api.app import create_api
+from .auth import build_authenticator
+from .auth.base import Authenticator
+from .config import Config
+from .core.hub import Hub
+from .core.policy import Policy
+from .events import YellowBoxEvents
+from .server.asgi import ASGIApp, AsgiBridge
+from .server.deadlines import Deadlines
+from .server.engineio import EngineServer
+from .server.http import HttpFront, Route
+from .server.socketio import SocketIOServer
+from .server.sockets import Emitter, Namespace
+
+SOCKET_IO_PATH = "/socket.io/"
+
+log = logging.getLogger("yellowbox_realtime")
+
+
+class Gateway:
+    """A running (or ready to run) Yellow Box Realtime server."""
+
+    def __init__(self, config: Config | None = None, *,
+                 authenticator: Authenticator | None = None, dev_secret: str = "",
+                 policy: Policy | None = None, asgi_app: ASGIApp | None = None,
+                 yellowbox_events: bool = True) -> None:
+        self.config = config or Config()
+        if authenticator is None:
+            if self.config.auth.provider == "dev" and not (dev_secret or
+                                                            self.config.auth.dev_secret):
+                raise ValueError("the dev provider needs a secret: pass dev_secret or set "
+                                 "auth.dev_secret (the CLI keeps one in the state directory)")
+            authenticator = build_authenticator(self.config.auth,
+                                                dev_secret or self.config.auth.dev_secret)
+        self.authenticator = authenticator
+        self.policy = policy or Policy()
+        self.hub = Hub()
+        self.namespaces: dict[str, Namespace] = {}
+        self.main = self.of("/")
+        self.asgi_app: ASGIApp = asgi_app or create_api(self.stats)
+        self.events: YellowBoxEvents | None = None
+        if yellowbox_events:
+            self.events = YellowBoxEvents(self.main, self.policy, self.config.riders)
+            self.events.install()
+        self.addresses: list[tuple[str, int]] = []
+        self._routes: list[tuple[str, Route]] = []
+        self._front: HttpFront | None = None
+        self._engine: EngineServer | None = None
+        self._bridge: AsgiBridge | None = None
+        self._deadlines: Deadlines | None = None
+
+    # -- application API --------------------------------------------------------------
+
+    def of(self, name: str = "/", *, auth_required: bool = True) -> Namespace:
+        """The namespace called ``name``, created on first use."""
+        if not name.startswith("/"):
+            raise ValueError(f"namespace names start with '/': {name!r}")
+        namespace = self.namespaces.get(name)
+        if namespace is None:
+            namespace = self.namespaces[name] = Namespace(name, self.hub,
+                                                          auth_required=auth_required)
+        return namespace
+
+    def add_route(self, prefix: str, route: Route) -> None:
+        """Serve requests under ``prefix`` with a streaming route (before start)."""
+        self._routes.append((prefix, route))
+
+    def to(self, *rooms: str) -> Emitter:
+        return self.main.to(*rooms)
+
+    def to_user(self, uid: str) -> Emitter:
+        return self.main.to_user(uid)
+
+    def to_role(self, role: str) -> Emitter:
+        return self.main.to_role(role)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "sessions": len(self._engine.sessions) if self._engine else 0,
+            "sockets": {name: len(ns.sockets) for name, ns in self.namespaces.items()},
+        }
+
+    @property
+    def port(self) -> int:
+        return self.addresses[0][1]
+
+    @property
+    def url(self) -> str:
+        host, port = self.addresses[0][:2]
+        return f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self, host: str | None = None, port: int | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        self._deadlines = Deadlines(loop)
+        sio = SocketIOServer(self.config.engineio, self.config.auth, self.authenticator,
+                             self._deadlines, self.namespaces)
+        self._engine = EngineServer(self.config.engineio, self.config.server, sio, loop)
+        self._bridge = AsgiBridge(self.asgi_app)
+        self._front = HttpFront(self.config.server,
+                                [(SOCKET_IO_PATH, self._engine), *self._routes], self._bridge)
+        self.addresses = await self._front.start(
+            host if host is not None else self.config.server.host,
+            port if port is not None else self.config.server.port)
+        self._bridge.server = self.addresses[0]
+        self._engine.start()
+
+    async def stop(self) -> None:
+        if self._front is not None:
+            self._front.stop_accepting()
+        if self._engine is not None:
+            await self._engine.close()
+        if self._front is not None:
+            await self._front.close()
+        if self._bridge is not None:
+            await self._bridge.close()
+        if self._deadlines is not None:
+            self._deadlines.close()
+        await self.authenticator.aclose()
+
+    async def serve_forever(self) -> None:
+        """Run until SIGINT or SIGTERM."""
+        await self.start()
+        log.info("Yellow Box Realtime listening on %s (%s auth)", self.url,
+                 self.config.auth.provider)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            log.info("shutting down")
+            await self.stop()
+
+
+def state_dir(env: dict[str, str] | os._Environ[str] = os.environ) -> Path:
+    """Where the CLI keeps the development secret: ``$XDG_STATE_HOME/yellowbox-realtime``."""
+    base = env.get("YBRT_STATE_DIR") or os.path.join(
+        env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state"),
+        "yellowbox-realtime")
+    return Path(base)
+
+
+def load_dev_secret(directory: Path) -> str:
+    """The development signing secret, generated on first use and kept (mode 0600).
+
+    ``serve`` and ``token`` both read it, so tokens minted in one terminal work against a
+    server started in another without any configuration.
+    """
+    path = directory / "dev-secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    directory.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        # Another process created it first; use theirs.
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
+def use_uvloop() -> bool:
+    """Install uvloop's event loop policy when uvloop is available."""
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True

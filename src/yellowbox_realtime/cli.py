@@ -1,0 +1,94 @@
+"""The ``yellowbox-realtime`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .app import Gateway, load_dev_secret, state_dir, use_uvloop
+from .auth.dev import mint_dev_token
+from .config import Config
+from .errors import ConfigError
+
+log = logging.getLogger("yellowbox_realtime")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="yellowbox-realtime",
+                                     description="Yellow Box real-time gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 3001)")
+    serve.add_argument("--config", type=Path, help="TOML configuration file")
+    serve.add_argument("--log-level", help="debug, info, warning or error")
+
+    token = commands.add_parser("token", help="mint a development token")
+    token.add_argument("--uid", required=True, help="user id (the token's subject)")
+    token.add_argument("--role", default="rider",
+                       help="rider, admin, operations or finance (default rider)")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.add_argument("--config", type=Path, help="TOML configuration file")
+
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    if args.command == "token":
+        return _token(config, args)
+    return _serve(config)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    file_data: dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            file_data = tomllib.loads(args.config.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{args.config}: {exc}") from exc
+    overrides: dict[str, dict[str, Any]] = {}
+    for key in ("host", "port", "log_level"):
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides.setdefault("server", {})[key] = value
+    return Config.from_sources(file_data, os.environ, overrides)
+
+
+def _dev_secret(config: Config) -> str:
+    return config.auth.dev_secret or load_dev_secret(state_dir())
+
+
+def _token(config: Config, args: argparse.Namespace) -> int:
+    if config.auth.provider != "dev":
+        print(f"the server uses the {config.auth.provider} provider; dev tokens would be "
+              "refused", file=sys.stderr)
+        return 2
+    print(mint_dev_token(_dev_secret(config), args.uid, args.role, ttl_s=args.ttl,
+                         role_claim=config.auth.role_claim))
+    return 0
+
+
+def _serve(config: Config) -> int:
+    logging.basicConfig(level=config.server.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    secret = _dev_secret(config) if config.auth.provider == "dev" else ""
+    loop_name = "uvloop" if use_uvloop() else "asyncio"
+    gateway = Gateway(config, dev_secret=secret)
+
+    log.info("event loop: %s", loop_name)
+    asyncio.run(gateway.serve_forever())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Many deadlines, one timer.
+
+Connect timeouts, upgrade timeouts and token expiries are rare events spread over many
+connections. Keeping them in one heap driven by a single ``loop.call_at`` for the earliest
+costs a tuple per deadline instead of a timer handle per connection, and cancelling is a
+flag flip (the entry is skipped when it comes up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Callable
+
+
+class Deadline:
+    __slots__ = ("callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Deadlines:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._heap: list[tuple[float, int, Deadline]] = []
+        self._counter = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = float("inf")
+
+    def at(self, when: float, callback: Callable[[], None]) -> Deadline:
+        """Run ``callback`` at loop time ``when`` unless cancelled first."""
+        deadline = Deadline(when, callback)
+        heapq.heappush(self._heap, (when, next(self._counter), deadline))
+        if when < self._timer_at:
+            self._arm(when)
+        return deadline
+
+    def after(self, delay: float, callback: Callable[[], None]) -> Deadline:
+        return self.at(self._loop.time() + delay, callback)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._heap.clear()
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self._loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = float("inf")
+        now = self._loop.time()
+        while self._heap and self._heap[0][0] <= now:
+            _, _, deadline = heapq.heappop(self._heap)
+            if not deadline.cancelled:
+                deadline.callback()
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+        if self._heap:
+            self._arm(self._heap[0][0])

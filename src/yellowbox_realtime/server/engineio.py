@@ -1,0 +1,501 @@
+"""Engine.IO v4 server: sessions over HTTP long-polling and WebSocket.
+
+A session starts on either transport. A polling session may upgrade to WebSocket (probe,
+then upgrade packet). Pings go out in rounds, one sweep for all sessions every
+``ping_interval``; a session that has not answered a round within ``ping_timeout`` is closed.
+Whatever a session must send goes through one bounded buffer: the WebSocket's
+:class:`OutputBuffer`, or the polling queue flushed to the next GET.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import contextlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from ..config import EngineIOConfig, ServerConfig
+from ..errors import GatewayError, ProtocolError
+from ..protocol import engineio as eio
+from ..protocol import websocket as ws
+from .http import HttpConnection, Request, origin_allowed
+from .output import FlushScheduler, OutputBuffer
+
+if TYPE_CHECKING:
+    from ..core.hub import Outgoing
+
+log = logging.getLogger(__name__)
+
+# Engine.IO's error codes, sent as {"code": n, "message": ...} with status 400 (403 for 4).
+UNKNOWN_TRANSPORT = (0, "Transport unknown")
+UNKNOWN_SID = (1, "Session ID unknown")
+BAD_HANDSHAKE_METHOD = (2, "Bad handshake method")
+BAD_REQUEST = (3, "Bad request")
+FORBIDDEN = (4, "Forbidden")
+UNSUPPORTED_VERSION = (5, "Unsupported protocol version")
+
+NOOP = b"6"
+
+
+class EngineHandler(Protocol):
+    """The layer above (Socket.IO) receives a session's life through these calls."""
+
+    def on_open(self, session: EngineSession) -> None: ...
+
+    def on_message(self, session: EngineSession, data: str | bytes) -> None: ...
+
+    def on_close(self, session: EngineSession, reason: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeInfo:
+    """What the HTTP request that opened the session said, for authentication and logs."""
+
+    headers: dict[str, str]
+    query: dict[str, str]
+    address: str
+    url: str
+
+
+class EngineSession:
+    """One Engine.IO session; its transport may change from polling to WebSocket once."""
+
+    __slots__ = ("_poll_conn", "_poll_queue", "_poll_size", "awaiting_pong_since", "closed",
+                 "handshake", "server", "sid", "state", "upgrading", "websocket")
+
+    def __init__(self, server: EngineServer, sid: str, handshake: HandshakeInfo) -> None:
+        self.server = server
+        self.sid = sid
+        self.handshake = handshake
+        self.websocket: WebSocketTransport | None = None
+        self.upgrading: WebSocketTransport | None = None
+        self.closed = False
+        self.awaiting_pong_since: int | None = None
+        # Anything the layer above keeps per session (the Socket.IO client state).
+        self.state: object = None
+        self._poll_queue: list[bytes] = []
+        self._poll_size = 0
+        self._poll_conn: HttpConnection | None = None
+
+    @property
+    def transport_name(self) -> str:
+        return "websocket" if self.websocket is not None else "polling"
+
+    # -- sending ----------------------------------------------------------------------
+
+    def deliver(self, message: Outgoing) -> None:
+        """Queue a pre-encoded Socket.IO message in this session's wire shape."""
+        if self.websocket is not None:
+            self.websocket.out.append(message.websocket)
+        else:
+            self._poll_append(message.polling)
+
+    def send_text(self, packet: str) -> None:
+        """Queue one Engine.IO text packet (type digit + data)."""
+        if self.websocket is not None:
+            self.websocket.out.append(ws.text_frame(packet.encode()))
+        else:
+            self._poll_append(packet.encode())
+
+    def send_binary(self, data: bytes) -> None:
+        if self.websocket is not None:
+            self.websocket.out.append(ws.binary_frame(data))
+        else:
+            self._poll_append(b"b" + base64.b64encode(data))
+
+    def _poll_append(self, packet: bytes) -> None:
+        if self.closed:
+            return
+        self._poll_queue.append(packet)
+        self._poll_size += len(packet) + 1
+        if self._poll_size > self.server.config.max_polling_buffer_bytes:
+            self.close("slow consumer: polling buffer full", notify=False)
+            return
+        if self._poll_conn is not None and len(self._poll_queue) == 1:
+            # Answer the waiting GET at the end of this turn, so a burst leaves in one body.
+            asyncio.get_running_loop().call_soon(self._flush_poll)
+
+    def _flush_poll(self) -> None:
+        conn, queue = self._poll_conn, self._poll_queue
+        if conn is None or not queue:
+            return
+        self._poll_conn = None
+        conn.on_close = None
+        self._poll_queue, self._poll_size = [], 0
+        self.server.respond_polling(conn, eio.encode_payload(queue))
+
+    # -- polling requests -------------------------------------------------------------
+
+    def handle_get(self, conn: HttpConnection) -> None:
+        if self._poll_conn is not None:
+            # Two GETs at once break the protocol: answer the new one and close.
+            self.server.respond_error(conn, BAD_REQUEST)
+            self.close("transport error: overlapping polling requests")
+            return
+        if self.upgrading is not None and not self._poll_queue:
+            # The client is moving to WebSocket: let this poll end at once.
+            self._poll_queue.append(NOOP)
+        if self._poll_queue:
+            self._poll_conn = conn
+            self._flush_poll()
+            return
+        self._poll_conn = conn
+        conn.on_close = self._poll_conn_lost
+
+    def _poll_conn_lost(self) -> None:
+        self._poll_conn = None
+        if self.websocket is None and self.upgrading is None:
+            self.close("transport close", notify=False)
+
+    def handle_post(self, conn: HttpConnection, body: bytes) -> None:
+        try:
+            packets = eio.decode_payload(body, self.server.config.max_payload)
+        except GatewayError as exc:
+            self.server.respond_error(conn, BAD_REQUEST, detail=exc.message,
+                                      status=exc.http_status)
+            self.close(f"parse error: {exc.message}", notify=False)
+            return
+        self.server.respond_text(conn, b"ok", "text/html")
+        for packet in packets:
+            if self.closed:
+                break
+            self.on_packet(packet)
+
+    # -- packets from the client ------------------------------------------------------
+
+    def on_packet(self, packet: eio.Packet) -> None:
+        kind = packet.type
+        if kind is eio.PacketType.MESSAGE:
+            self.server.handler.on_message(self, packet.data)
+        elif kind is eio.PacketType.PONG:
+            self.awaiting_pong_since = None
+        elif kind is eio.PacketType.CLOSE:
+            self.close("transport close", notify=False)
+        elif kind is eio.PacketType.NOOP:
+            pass
+        else:
+            # Clients send only message, pong, close and noop outside an upgrade.
+            self.close(f"parse error: unexpected packet type {int(kind)}", notify=False)
+
+    # -- upgrade ----------------------------------------------------------------------
+
+    def probe(self, transport: WebSocketTransport) -> None:
+        """The client's probe arrived on a new WebSocket: answer it, unblock polling."""
+        self.upgrading = transport
+        transport.out.append(ws.text_frame(b"3probe"))
+        # The client pauses polling before it upgrades; finish a waiting GET with a noop
+        # so it can.
+        if self._poll_conn is not None and not self._poll_queue:
+            self._poll_append(NOOP)
+
+    def complete_upgrade(self, transport: WebSocketTransport) -> None:
+        self.upgrading = None
+        self.websocket = transport
+        pending, self._poll_queue, self._poll_size = self._poll_queue, [], 0
+        if self._poll_conn is not None:
+            conn, self._poll_conn = self._poll_conn, None
+            conn.on_close = None
+            self.server.respond_polling(conn, NOOP)
+        for packet in pending:
+            if packet.startswith(b"b"):
+                transport.out.append(ws.binary_frame(base64.b64decode(packet[1:])))
+            elif packet != NOOP:
+                transport.out.append(ws.text_frame(packet))
+
+    # -- closing ----------------------------------------------------------------------
+
+    def close(self, reason: str, *, notify: bool = True) -> None:
+        """End the session; ``notify`` sends the client a close packet first."""
+        if self.closed:
+            return
+        if notify:
+            self.send_text("1")
+        self.closed = True
+        self.server.forget(self)
+        if self.websocket is not None:
+            self.websocket.close()
+        if self.upgrading is not None:
+            self.upgrading.close()
+        if self._poll_conn is not None:
+            conn, self._poll_conn = self._poll_conn, None
+            conn.on_close = None
+            # A waiting GET gets what is queued (the close packet, when we close), or a
+            # noop when the client itself closed.
+            body = eio.encode_payload(self._poll_queue) if self._poll_queue else NOOP
+            self.server.respond_polling(conn, body)
+        self._poll_queue = []
+        self.server.handler.on_close(self, reason)
+
+
+class WebSocketTransport:
+    """An upgraded connection carrying one Engine.IO session (or probing for one)."""
+
+    __slots__ = ("conn", "out", "parser", "server", "session")
+
+    def __init__(self, server: EngineServer, conn: HttpConnection,
+                 session: EngineSession | None) -> None:
+        assert conn.transport is not None
+        self.server = server
+        self.conn = conn
+        self.session = session
+        self.parser = ws.ServerConnection(max_message_bytes=server.config.max_payload)
+        self.out = OutputBuffer(conn.transport, server.flusher,
+                                server.server_config.max_buffer_bytes, self._overflow)
+
+    def data_received(self, data: bytes) -> None:
+        parser = self.parser
+        parser.receive_data(data)
+        for event in parser.events_received():
+            if isinstance(event, ws.TextMessage):
+                self._on_packet(event.text, None)
+            elif isinstance(event, ws.BinaryMessage):
+                self._on_packet(None, event.data)
+            elif isinstance(event, ws.CloseReceived):
+                self._end("transport close")
+        reply = parser.data_to_send()
+        if reply:
+            self.out.write_now(reply)
+        if parser.should_close_transport:
+            if parser.failure is not None:
+                self._end(f"transport error: {parser.failure.message}")
+            self.conn.close()
+
+    def _on_packet(self, text: str | None, data: bytes | None) -> None:
+        try:
+            packet = eio.decode_text(text) if text is not None else eio.decode_binary(
+                data or b"")
+        except ProtocolError as exc:
+            self.close_with(1002, exc.message)
+            self._end(f"parse error: {exc.message}")
+            return
+        session = self.session
+        if session is None:
+            return
+        if session.websocket is self:
+            session.on_packet(packet)
+        elif packet.type is eio.PacketType.PING and packet.data == "probe":
+            session.probe(self)
+        elif packet.type is eio.PacketType.UPGRADE and session.upgrading is self:
+            session.complete_upgrade(self)
+        else:
+            self.close_with(1002, "unexpected packet during upgrade")
+
+    def close_with(self, code: int, reason: str) -> None:
+        if not self.conn.closed:
+            self.out.write_now(ws.close_frame(code, reason))
+            self.conn.close()
+
+    def close(self) -> None:
+        """Flush what is queued (the close packet), then a close frame."""
+        self.out.flush()
+        self.close_with(1000, "")
+        self.out.close()
+
+    def _overflow(self) -> None:
+        # The queued data is dropped; the close frame is the last thing the client reads.
+        log.info("disconnecting slow consumer %s", self.session.sid if self.session else "-")
+        if self.conn.transport is not None and not self.conn.closed:
+            self.conn.transport.write(ws.close_frame(1008, "slow consumer"))
+            self.conn.close()
+            loop = asyncio.get_running_loop()
+            loop.call_later(5.0, self.conn.transport.abort)
+        self._end("slow consumer: output buffer full")
+
+    def _end(self, reason: str) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            return
+        if session.upgrading is self:
+            session.upgrading = None
+        elif session.websocket is self:
+            session.close(reason, notify=False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.out.close()
+        self._end("transport close")
+
+
+class EngineServer:
+    """Routes ``/socket.io/`` requests, owns sessions and the heartbeat."""
+
+    def __init__(self, config: EngineIOConfig, server_config: ServerConfig,
+                 handler: EngineHandler, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self.server_config = server_config
+        self.handler = handler
+        self.sessions: dict[str, EngineSession] = {}
+        self.flusher = FlushScheduler(loop)
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._upgrades = ["websocket"] if "websocket" in config.transports else []
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(self._heartbeat_rounds(), name="eio-ping")
+
+    async def close(self, reason: str = "server shutting down") -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self._heartbeat = None
+        for session in list(self.sessions.values()):
+            session.close(reason)
+        self.flusher_flush()
+
+    def flusher_flush(self) -> None:
+        self.flusher._flush_all()
+
+    def forget(self, session: EngineSession) -> None:
+        self.sessions.pop(session.sid, None)
+
+    # -- HTTP -------------------------------------------------------------------------
+
+    def handle(self, request: Request, conn: HttpConnection) -> None:
+        # Every response to this request, now or after a long poll, carries the CORS headers.
+        conn.extra_headers = self._cors_headers(request)
+        if not origin_allowed(self.server_config.allowed_origins, request.headers):
+            self.respond_error(conn, FORBIDDEN, status=403, detail="origin not allowed")
+            return
+        if request.method == "OPTIONS":
+            conn.respond(204, [("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+                               ("Access-Control-Allow-Headers",
+                                request.headers.get("access-control-request-headers",
+                                                    "content-type")),
+                               ("Access-Control-Max-Age", "86400")])
+            return
+        query = request.query
+        if query.get("EIO") != "4":
+            self.respond_error(conn, UNSUPPORTED_VERSION)
+            return
+        transport = query.get("transport")
+        if transport not in self.config.transports:
+            self.respond_error(conn, UNKNOWN_TRANSPORT)
+            return
+        sid = query.get("sid")
+        is_upgrade = request.headers.get("upgrade", "").lower() == "websocket"
+        if transport == "websocket" and not is_upgrade:
+            self.respond_error(conn, BAD_REQUEST, detail="expected a WebSocket upgrade")
+            return
+        if sid is None:
+            self._handshake(request, conn, transport)
+            return
+        session = self.sessions.get(sid)
+        if session is None:
+            self.respond_error(conn, UNKNOWN_SID)
+            return
+        if transport == "websocket":
+            if session.websocket is not None or session.upgrading is not None:
+                # A second WebSocket for the session: accept it, then close it at once, as
+                # the reference server does (clients treat an HTTP error as a crash).
+                if self._accept_websocket(request, conn, None):
+                    conn.close()
+                return
+            self._accept_websocket(request, conn, session)
+            return
+        if session.websocket is not None:
+            self.respond_error(conn, BAD_REQUEST,
+                               detail="session has upgraded to websocket")
+            return
+        if request.method == "GET":
+            session.handle_get(conn)
+        elif request.method == "POST":
+            session.handle_post(conn, request.body)
+        else:
+            self.respond_error(conn, BAD_REQUEST, detail="method not allowed")
+
+    def _handshake(self, request: Request, conn: HttpConnection, transport: str) -> None:
+        if transport == "polling" and request.method != "GET":
+            self.respond_error(conn, BAD_HANDSHAKE_METHOD)
+            return
+        sid = base64.urlsafe_b64encode(secrets.token_bytes(15)).decode()
+        info = HandshakeInfo(
+            headers=request.headers, query=request.query,
+            address=request.client[0] if request.client else "",
+            url=request.path + ("?" + request.query_string if request.query_string else ""))
+        session = EngineSession(self, sid, info)
+        open_packet = eio.open_packet(
+            sid, self._upgrades if transport == "polling" else [],
+            self.config.ping_interval_ms, self.config.ping_timeout_ms, self.config.max_payload)
+        if transport == "websocket":
+            if not self._accept_websocket(request, conn, session, handshake=True):
+                return
+            self.sessions[sid] = session
+            session.send_text(open_packet)
+        else:
+            self.sessions[sid] = session
+            self.respond_polling(conn, open_packet.encode())
+        self.handler.on_open(session)
+
+    def _accept_websocket(self, request: Request, conn: HttpConnection,
+                          session: EngineSession | None, *, handshake: bool = False) -> bool:
+        try:
+            accept = ws.check_upgrade(request.method, request.headers)
+        except GatewayError as exc:
+            self.respond_error(conn, BAD_REQUEST, detail=exc.message)
+            return False
+        transport = WebSocketTransport(self, conn, session)
+        if handshake and session is not None:
+            session.websocket = transport
+        conn.upgrade(transport, ws.upgrade_response(accept))
+        return True
+
+    def respond_polling(self, conn: HttpConnection, body: bytes) -> None:
+        self.respond_text(conn, body, "text/plain; charset=UTF-8")
+
+    def respond_text(self, conn: HttpConnection, body: bytes, content_type: str) -> None:
+        if not conn.closed:
+            conn.respond(200, [("Content-Type", content_type)], body)
+
+    def respond_error(self, conn: HttpConnection, error: tuple[int, str], *, status: int = 400,
+                      detail: str = "") -> None:
+        code, message = error
+        body: dict[str, object] = {"code": code, "message": message}
+        if detail:
+            body["detail"] = detail
+        if not conn.closed:
+            conn.respond(status, [("Content-Type", "application/json")],
+                         json.dumps(body).encode())
+
+    def _cors_headers(self, request: Request) -> list[tuple[str, str]]:
+        origin = request.headers.get("origin")
+        if origin is None:
+            return []
+        return [("Access-Control-Allow-Origin", origin),
+                ("Access-Control-Allow-Credentials", "true"), ("Vary", "Origin")]
+
+    # -- heartbeat --------------------------------------------------------------------
+
+    async def _heartbeat_rounds(self) -> None:
+        """Ping every open session each interval; close those that miss a round's deadline."""
+        loop = asyncio.get_running_loop()
+        interval = self.config.ping_interval_ms / 1000
+        timeout = self.config.ping_timeout_ms / 1000
+        rounds: collections.deque[tuple[float, int, list[EngineSession]]] = collections.deque()
+        round_id = 0
+        next_ping = loop.time() + interval
+        while True:
+            wake = min(next_ping, rounds[0][0]) if rounds else next_ping
+            await asyncio.sleep(max(0.0, wake - loop.time()))
+            now = loop.time()
+            while rounds and rounds[0][0] <= now:
+                _, due_round, pinged = rounds.popleft()
+                for session in pinged:
+                    since = session.awaiting_pong_since
+                    if not session.closed and since is not None and since <= due_round:
+                        session.close("ping timeout", notify=False)
+            if now >= next_ping:
+                round_id += 1
+                pinged = [s for s in self.sessions.values() if not s.closed]
+                for session in pinged:
+                    session.send_text("2")
+                    if session.awaiting_pong_since is None:
+                        session.awaiting_pong_since = round_id
+                rounds.append((now + timeout, round_id, pinged))
+                next_ping = now + interval

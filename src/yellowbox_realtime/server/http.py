@@ -1,0 +1,396 @@
+"""The HTTP/1.1 front: owns every socket, parses with httptools, routes requests.
+
+Streaming routes (``/socket.io/``) are handled in-process by a :class:`Route`; everything
+else goes to an ASGI application through :mod:`.asgi`. One request is handled at a time per
+connection; bytes of a pipelined next request wait until the response is complete.
+
+Limits: header bytes and count, body size, the time a request head may take to arrive
+(slowloris) and how long a keep-alive connection may sit idle. One sweep for all
+connections enforces the timeouts; no timer per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import time
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Protocol
+from urllib.parse import parse_qsl, unquote
+
+import httptools
+
+from ..config import ServerConfig
+from ..errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+Headers = Sequence[tuple[str, str]]
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    query_string: str
+    headers: dict[str, str]
+    raw_headers: list[tuple[bytes, bytes]]
+    body: bytes
+    client: tuple[str, int] | None
+    keep_alive: bool
+    http_version: str = "1.1"
+    _query: dict[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Query parameters, the first value of each."""
+        if self._query is None:
+            self._query = {}
+            for key, value in parse_qsl(self.query_string, keep_blank_values=True):
+                self._query.setdefault(key, value)
+        return self._query
+
+
+class Upgraded(Protocol):
+    """What takes over a connection after an upgrade (a WebSocket)."""
+
+    def data_received(self, data: bytes) -> None: ...
+
+    def connection_lost(self, exc: Exception | None) -> None: ...
+
+
+class Route(Protocol):
+    def handle(self, request: Request, conn: HttpConnection) -> None:
+        """Respond now, later (long-polling), or take the connection over with upgrade()."""
+
+
+class Fallback(Protocol):
+    def handle(self, request: Request, conn: HttpConnection) -> None: ...
+
+
+def reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+class HttpConnection(asyncio.Protocol):
+    """One TCP connection in its HTTP phase (and its upgraded life, if any)."""
+
+    def __init__(self, front: HttpFront) -> None:
+        self.front = front
+        self.transport: asyncio.Transport | None = None
+        self.client: tuple[str, int] | None = None
+        self.upgraded: Upgraded | None = None
+        self.deadline = 0.0
+        self.on_close: Callable[[], None] | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._reset_request()
+        self._in_flight = False
+        self._message_complete = False
+        # Requests parsed but not yet handled (pipelining), and bytes not yet parsed.
+        self._ready: collections.deque[Request] = collections.deque()
+        self._request: Request | None = None
+        self._held = bytearray()
+        self._response_started = False
+        self._chunked = False
+        self._closed = False
+        # Headers every response to the current request carries (CORS, set by a route).
+        self.extra_headers: list[tuple[str, str]] = []
+
+    # -- asyncio.Protocol -------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio.Transport, but behave as one.
+        self.transport = typing.cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+        self.deadline = time.monotonic() + self.front.config.header_timeout_s
+        self.front.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.upgraded is not None:
+            self.upgraded.data_received(data)
+            return
+        if self._in_flight:
+            # Pipelined bytes wait for the response in progress, within the head budget.
+            self._held += data
+            if len(self._held) > self.front.config.max_header_bytes + \
+                    self.front.config.max_body_bytes:
+                self.close()
+            return
+        self._feed(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self.front.connections.discard(self)
+        if self.upgraded is not None:
+            self.upgraded.connection_lost(exc)
+        if self.on_close is not None:
+            callback, self.on_close = self.on_close, None
+            callback()
+
+    def pause_writing(self) -> None:
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    # -- httptools callbacks ----------------------------------------------------------
+
+    def _reset_request(self) -> None:
+        self._url = b""
+        self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._header_bytes = 0
+        self._body: list[bytes] = []
+        self._body_size = 0
+
+    def on_message_begin(self) -> None:
+        self._message_complete = False
+        self._reset_request()
+        self.deadline = time.monotonic() + self.front.config.header_timeout_s
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._count_head(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._raw_headers.append((name.lower(), value))
+        self._count_head(len(name) + len(value))
+        if len(self._raw_headers) > self.front.config.max_headers:
+            raise _Reject(431, "too many request headers")
+
+    def on_headers_complete(self) -> None:
+        # Refuse a declared oversized body before any of it arrives.
+        for name, value in self._raw_headers:
+            if name == b"content-length" and value.strip().isdigit() and \
+                    int(value) > self.front.config.max_body_bytes:
+                raise _Reject(413, "request body is too large")
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self.front.config.max_body_bytes:
+            raise _Reject(413, "request body is too large")
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._message_complete = True
+        self._ready.append(self._build_request())
+
+    def _count_head(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > self.front.config.max_header_bytes:
+            raise _Reject(431, "request head is too large")
+
+    # -- parsing and dispatch ---------------------------------------------------------
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            # What follows the upgrade request belongs to the new protocol.
+            offset = upgrade.args[0] if upgrade.args else len(data)
+            if not self._message_complete:
+                self._ready.append(self._build_request())
+            self._held[:0] = data[offset:]
+        except httptools.HttpParserError as exc:
+            # httptools wraps what a callback raised; a limit we enforce has its own status.
+            reject = exc.__context__
+            if isinstance(reject, _Reject):
+                self.respond_error(reject.status, reject.message, close=True)
+            else:
+                self.respond_error(400, f"malformed HTTP request: {exc}", close=True)
+            return
+        self._dispatch_next()
+
+    def _build_request(self) -> Request:
+        path_bytes, _, query = self._url.partition(b"?")
+        headers: dict[str, str] = {}
+        for name, value in self._raw_headers:
+            key = name.decode("latin-1")
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        return Request(
+            method=self._parser.get_method().decode("ascii", "replace"),
+            path=unquote(path_bytes.decode("latin-1")),
+            query_string=query.decode("latin-1"),
+            headers=headers,
+            raw_headers=self._raw_headers,
+            body=b"".join(self._body),
+            client=self.client,
+            keep_alive=self._parser.should_keep_alive() and "upgrade" not in headers,
+            http_version=self._parser.get_http_version(),
+        )
+
+    def _dispatch_next(self) -> None:
+        """Hand the next complete request to its handler, one at a time."""
+        if self._in_flight or not self._ready or self._closed:
+            return
+        request = self._ready.popleft()
+        self._in_flight = True
+        self._request = request
+        self._response_started = False
+        self.extra_headers = []
+        try:
+            self.front.route(request).handle(request, self)
+        except GatewayError as exc:
+            if not self._response_started and not self._closed:
+                self.respond_error(exc.http_status, exc.message)
+        except Exception:
+            log.exception("unhandled error in request handler for %s", request.path)
+            if not self._response_started and not self._closed:
+                self.respond_error(500, "internal server error", close=True)
+
+    # -- responses --------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self.transport is None or self.transport.is_closing()
+
+    def respond(self, status: int, headers: Headers, body: bytes = b"",
+                *, close: bool = False) -> None:
+        """Write a complete response with a Content-Length."""
+        self.start_response(status, headers, content_length=len(body), close=close)
+        self.end_response(body)
+
+    def respond_error(self, status: int, message: str, *, close: bool = False,
+                      headers: Headers = ()) -> None:
+        body = json.dumps({"error": message}).encode()
+        self.respond(status, [("Content-Type", "application/json"), *headers], body,
+                     close=close)
+
+    def start_response(self, status: int, headers: Headers, *,
+                       content_length: int | None = None, close: bool = False) -> None:
+        if self.transport is None or self._closed:
+            return
+        self._response_started = True
+        self._keep_alive = (not close and self.upgraded is None and self._request is not None
+                            and self._request.keep_alive)
+        self._chunked = content_length is None
+        lines = [f"HTTP/1.1 {status} {reason_phrase(status)}"]
+        lines += [f"{name}: {value}" for name, value in (*headers, *self.extra_headers)]
+        if content_length is not None:
+            lines.append(f"Content-Length: {content_length}")
+        else:
+            lines.append("Transfer-Encoding: chunked")
+        lines.append("Connection: keep-alive" if self._keep_alive else "Connection: close")
+        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    def write_body(self, chunk: bytes) -> None:
+        if self.transport is None or self._closed or not chunk:
+            return
+        if self._chunked:
+            self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        else:
+            self.transport.write(chunk)
+
+    def end_response(self, chunk: bytes = b"") -> None:
+        if self.transport is None or self._closed:
+            return
+        if chunk:
+            self.write_body(chunk)
+        if self._chunked:
+            self.transport.write(b"0\r\n\r\n")
+        self._in_flight = False
+        if not self._keep_alive:
+            self.transport.close()
+            return
+        self.deadline = time.monotonic() + self.front.config.idle_timeout_s
+        if self._ready:
+            self._dispatch_next()
+        elif self._held:
+            held, self._held = bytes(self._held), bytearray()
+            self._feed(held)
+
+    def upgrade(self, upgraded: Upgraded, response: bytes) -> None:
+        """Write the 101 response and hand the connection to ``upgraded``."""
+        assert self.transport is not None
+        self.front.connections.discard(self)
+        self.upgraded = upgraded
+        self._response_started = True
+        self.transport.write(response)
+        held, self._held = bytes(self._held), bytearray()
+        if held:
+            upgraded.data_received(held)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class HttpFront:
+    """Listens, tracks connections, enforces timeouts and picks a handler per request."""
+
+    def __init__(self, config: ServerConfig, routes: Sequence[tuple[str, Route]],
+                 fallback: Fallback) -> None:
+        self.config = config
+        self.routes = list(routes)
+        self.fallback = fallback
+        self.connections: set[HttpConnection] = set()
+        self._servers: list[asyncio.Server] = []
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def route(self, request: Request) -> Route | Fallback:
+        for prefix, route in self.routes:
+            if request.path.startswith(prefix):
+                return route
+        return self.fallback
+
+    async def start(self, host: str, port: int) -> list[tuple[str, int]]:
+        """Listen; returns the bound addresses (port 0 picks a free port)."""
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: HttpConnection(self), host, port,
+                                          backlog=self.config.backlog, reuse_address=True)
+        self._servers.append(server)
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep(), name="http-timeouts")
+        return [sock.getsockname()[:2] for sock in server.sockets]
+
+    def stop_accepting(self) -> None:
+        for server in self._servers:
+            server.close()
+
+    async def close(self) -> None:
+        self.stop_accepting()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        for conn in list(self.connections):
+            conn.close()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+        self._servers.clear()
+
+    async def _sweep(self) -> None:
+        period = min(self.config.header_timeout_s, self.config.idle_timeout_s, 1.0) / 2
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for conn in [c for c in self.connections
+                         if not c._in_flight and c.upgraded is None and c.deadline < now]:
+                conn.close()
+
+
+def origin_allowed(allowed: Sequence[str], headers: dict[str, str]) -> bool:
+    """The CSWSH and CORS guard: requests without Origin come from non-browsers."""
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    return "*" in allowed or origin in allowed

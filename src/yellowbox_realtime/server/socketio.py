@@ -1,0 +1,251 @@
+"""Socket.IO v5 on top of Engine.IO sessions: namespaces, connect, events, acks.
+
+Each Engine.IO session carries a :class:`SioClient` with its packet decoder and the sockets
+it opened, one per namespace. CONNECT is authenticated (the ``auth`` payload's ``token``),
+then the namespace's middlewares run; a refusal is a CONNECT_ERROR whose ``message``
+``socket.io-client`` shows as ``connect_error``. A packet that cannot be decoded closes the
+session: the peer is not speaking Socket.IO.
+
+Token lifetime: when a connected socket's token expires it receives ``auth_refresh_required``;
+it may send ``refresh_token`` with a new token for the same user within the grace period, or
+it is disconnected with ``auth_expired``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import secrets
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from ..auth.base import Authenticator
+from ..config import AuthConfig, EngineIOConfig
+from ..errors import AuthenticationError, GatewayError, ProtocolError
+from ..messages import Credentials
+from ..protocol import socketio as sio
+from .deadlines import Deadline, Deadlines
+from .engineio import EngineSession
+from .sockets import Namespace, Socket, role_room, run_handler, user_room
+
+log = logging.getLogger(__name__)
+
+REFRESH_REQUIRED_EVENT = "auth_refresh_required"
+REFRESH_EVENT = "refresh_token"
+EXPIRED_EVENT = "auth_expired"
+
+
+class SioClient:
+    """Socket.IO state of one Engine.IO session."""
+
+    __slots__ = ("connect_deadline", "connecting", "decoder", "sockets")
+
+    def __init__(self, max_attachments: int) -> None:
+        self.decoder = sio.Decoder(max_attachments=max_attachments)
+        self.sockets: dict[str, Socket] = {}
+        self.connecting: set[str] = set()
+        self.connect_deadline: Deadline | None = None
+
+
+class SocketIOServer:
+    """Implements the Engine.IO handler interface; owns the namespaces."""
+
+    def __init__(self, engine_config: EngineIOConfig, auth_config: AuthConfig,
+                 authenticator: Authenticator, deadlines: Deadlines,
+                 namespaces: dict[str, Namespace]) -> None:
+        self.engine_config = engine_config
+        self.auth_config = auth_config
+        self.authenticator = authenticator
+        self.deadlines = deadlines
+        self.namespaces = namespaces
+        self._expiries: dict[Socket, Deadline] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- EngineHandler ----------------------------------------------------------------
+
+    def on_open(self, session: EngineSession) -> None:
+        client = SioClient(max_attachments=10)
+        session.state = client
+
+        def connect_timeout() -> None:
+            if not client.sockets and not session.closed:
+                session.close("connect timeout: no namespace joined", notify=True)
+
+        client.connect_deadline = self.deadlines.after(
+            self.engine_config.connect_timeout_ms / 1000, connect_timeout)
+
+    def on_message(self, session: EngineSession, data: str | bytes) -> None:
+        client = session.state
+        assert isinstance(client, SioClient)
+        try:
+            packet = (client.decoder.feed_text(data) if isinstance(data, str)
+                      else client.decoder.feed_binary(data))
+        except ProtocolError as exc:
+            log.info("closing session %s: %s", session.sid, exc.message)
+            session.close(f"parse error: {exc.message}")
+            return
+        if packet is not None:
+            self._dispatch(session, client, packet)
+
+    def on_close(self, session: EngineSession, reason: str) -> None:
+        client = session.state
+        if not isinstance(client, SioClient):
+            return
+        if client.connect_deadline is not None:
+            client.connect_deadline.cancel()
+        for socket in tuple(client.sockets.values()):
+            self._forget(socket, reason)
+        client.sockets.clear()
+
+    # -- packets ----------------------------------------------------------------------
+
+    def _dispatch(self, session: EngineSession, client: SioClient,
+                  packet: sio.SioPacket) -> None:
+        kind = packet.type
+        socket = client.sockets.get(packet.nsp)
+        if kind is sio.SioType.EVENT:
+            if socket is None:
+                return
+            data = packet.data
+            if data[0] == REFRESH_EVENT and socket.credentials is not None:
+                self._spawn(self._refresh(socket, data[1:], packet.id))
+            else:
+                socket.received_event(data[0], data[1:], packet.id)
+        elif kind is sio.SioType.ACK:
+            if socket is not None and packet.id is not None:
+                socket.received_ack(packet.id, packet.data)
+        elif kind is sio.SioType.CONNECT:
+            self._start_connect(session, client, packet)
+        elif kind is sio.SioType.DISCONNECT:
+            if socket is not None:
+                client.sockets.pop(packet.nsp, None)
+                self._forget(socket, "client namespace disconnect")
+        else:
+            session.close(f"parse error: clients do not send packet type {int(kind)}")
+
+    def _start_connect(self, session: EngineSession, client: SioClient,
+                       packet: sio.SioPacket) -> None:
+        nsp = packet.nsp
+        namespace = self.namespaces.get(nsp)
+        if namespace is None:
+            self._refuse(session, nsp, "Invalid namespace")
+            return
+        if nsp in client.sockets or nsp in client.connecting:
+            return
+        client.connecting.add(nsp)
+        auth = packet.data if isinstance(packet.data, dict) else {}
+        self._spawn(self._connect(session, client, namespace, auth))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self, session: EngineSession, client: SioClient, namespace: Namespace,
+                       auth: dict[str, Any]) -> None:
+        try:
+            credentials = await self._authenticate(namespace, auth)
+            socket = Socket(_new_id(), namespace, session, credentials, auth)
+            for middleware in namespace.middlewares:
+                result = middleware(socket)
+                if asyncio.iscoroutine(result):
+                    await result
+        except GatewayError as exc:
+            client.connecting.discard(namespace.name)
+            if not session.closed:
+                self._refuse(session, namespace.name, exc.message, exc.to_wire())
+            return
+        except Exception:
+            client.connecting.discard(namespace.name)
+            log.exception("connect to %s failed", namespace.name)
+            if not session.closed:
+                self._refuse(session, namespace.name, "internal error")
+            return
+        client.connecting.discard(namespace.name)
+        if session.closed:
+            return
+        client.sockets[namespace.name] = socket
+        socket.accept()
+        if credentials is not None:
+            socket.join(user_room(credentials.uid))
+            socket.join(role_room(credentials.role))
+            self._watch_expiry(socket)
+        socket.send_packet(sio.SioPacket(sio.SioType.CONNECT, namespace.name, {"sid": socket.id}))
+        for handler in namespace.connect_handlers:
+            run_handler(handler, socket)
+
+    async def _authenticate(self, namespace: Namespace,
+                            auth: dict[str, Any]) -> Credentials | None:
+        if not namespace.auth_required:
+            return None
+        token = auth.get("token")
+        if not isinstance(token, str) or not token:
+            raise AuthenticationError(
+                "authentication required: connect with auth: {token: <ID token>}")
+        return await self.authenticator.authenticate(token)
+
+    def _refuse(self, session: EngineSession, nsp: str, message: str,
+                data: dict[str, object] | None = None) -> None:
+        payload: dict[str, object] = {"message": message}
+        if data:
+            payload.update(data)
+        text, _ = sio.encode(sio.SioPacket(sio.SioType.CONNECT_ERROR, nsp, payload))
+        session.send_text("4" + text)
+
+    def _forget(self, socket: Socket, reason: str) -> None:
+        expiry = self._expiries.pop(socket, None)
+        if expiry is not None:
+            expiry.cancel()
+        socket.closed(reason)
+
+    # -- token lifetime ---------------------------------------------------------------
+
+    def _watch_expiry(self, socket: Socket) -> None:
+        credentials = socket.credentials
+        if credentials is None or credentials.expires_at is None:
+            return
+        previous = self._expiries.pop(socket, None)
+        if previous is not None:
+            previous.cancel()
+        delay = max(0.0, credentials.expires_at - time.time())
+        self._expiries[socket] = self.deadlines.after(delay, lambda: self._expired(socket))
+
+    def _expired(self, socket: Socket) -> None:
+        if not socket.connected:
+            return
+        grace = self.auth_config.refresh_grace_s
+        socket.emit(REFRESH_REQUIRED_EVENT, {"reason": "token expired", "graceSeconds": grace})
+        self._expiries[socket] = self.deadlines.after(grace, lambda: self._evict(socket))
+
+    def _evict(self, socket: Socket) -> None:
+        self._expiries.pop(socket, None)
+        if socket.connected:
+            socket.emit(EXPIRED_EVENT, {"message": "token expired and was not refreshed"})
+            socket.disconnect("token expired")
+
+    async def _refresh(self, socket: Socket, args: list[Any], ack_id: int | None) -> None:
+        """A gateway feature, answered before application handlers see the event."""
+        payload = args[0] if args else None
+        token = payload.get("token") if isinstance(payload, dict) else None
+        try:
+            if not isinstance(token, str) or not token:
+                raise AuthenticationError(f"{REFRESH_EVENT} needs {{token: <ID token>}}")
+            credentials = await self.authenticator.authenticate(token)
+            current = socket.credentials
+            if current is not None and credentials.uid != current.uid:
+                raise AuthenticationError(f"{REFRESH_EVENT}: the new token is for another user")
+        except GatewayError as exc:
+            socket.answer_error(REFRESH_EVENT, ack_id, exc.message)
+            return
+        if current is not None and credentials.role != current.role:
+            socket.leave(role_room(current.role))
+            socket.join(role_room(credentials.role))
+        socket.credentials = credentials
+        self._watch_expiry(socket)
+        socket.answer(ack_id, {"ok": True, "expiresAt": credentials.expires_at})
+
+
+def _new_id() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(15)).decode()

@@ -1,0 +1,324 @@
+"""The public Socket.IO API: namespaces, sockets and broadcast emitters.
+
+Applications register handlers on a :class:`Namespace` and talk to clients through
+:class:`Socket` and :class:`Emitter`, the way ``socket.io``'s server API works for Node::
+
+    ns = gateway.of("/")
+
+    @ns.on("ping_me")
+    async def ping_me(socket: Socket, payload: dict) -> dict:
+        return {"ok": True}
+
+A handler's return value is the acknowledgement when the client asked for one (a tuple
+gives several arguments). A handler that raises :class:`GatewayError` answers with
+``{"ok": false, "error": message}`` instead, or, when no ack was asked for, with a
+``gateway_error`` event; the connection carries on. Rooms are hub channels, so a socket
+joined to ``rider_locations`` and an SSE stream of ``rider_locations`` get the same event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from ..core.hub import Hub, Outgoing
+from ..errors import AckTimeout, Disconnected, GatewayError
+from ..messages import Credentials
+from ..protocol import socketio as sio
+
+if TYPE_CHECKING:
+    from .engineio import EngineSession, HandshakeInfo
+
+log = logging.getLogger(__name__)
+
+EventHandler: TypeAlias = Callable[..., Any]
+ConnectHandler: TypeAlias = Callable[["Socket"], Awaitable[None] | None]
+DisconnectHandler: TypeAlias = Callable[["Socket", str], Awaitable[None] | None]
+# A middleware runs before a socket is accepted; raising GatewayError refuses the connect.
+Middleware: TypeAlias = Callable[["Socket"], Awaitable[None] | None]
+
+ERROR_EVENT = "gateway_error"
+
+
+def user_room(uid: str) -> str:
+    return f"user:{uid}"
+
+
+def role_room(role: str) -> str:
+    return f"role:{role}"
+
+
+class Namespace:
+    """Handlers and connected sockets of one Socket.IO namespace."""
+
+    def __init__(self, name: str, hub: Hub, *, auth_required: bool = True) -> None:
+        self.name = name
+        self.hub = hub
+        self.auth_required = auth_required
+        self.sockets: dict[str, Socket] = {}
+        self.handlers: dict[str, tuple[EventHandler, bool]] = {}
+        self.connect_handlers: list[ConnectHandler] = []
+        self.disconnect_handlers: list[DisconnectHandler] = []
+        self.middlewares: list[Middleware] = []
+
+    def channel(self, room: str) -> str:
+        """Rooms of the main namespace are channels by the same name; others are prefixed."""
+        return room if self.name == "/" else f"{self.name}#{room}"
+
+    # -- registration -----------------------------------------------------------------
+
+    def on(self, event: str) -> Callable[[EventHandler], EventHandler]:
+        def register(handler: EventHandler) -> EventHandler:
+            self.handlers[event] = (handler, inspect.iscoroutinefunction(handler))
+            return handler
+        return register
+
+    def on_connect(self, handler: ConnectHandler) -> ConnectHandler:
+        self.connect_handlers.append(handler)
+        return handler
+
+    def on_disconnect(self, handler: DisconnectHandler) -> DisconnectHandler:
+        self.disconnect_handlers.append(handler)
+        return handler
+
+    def use(self, middleware: Middleware) -> Middleware:
+        self.middlewares.append(middleware)
+        return middleware
+
+    # -- broadcasting -----------------------------------------------------------------
+
+    def to(self, *rooms: str) -> Emitter:
+        return Emitter(self, rooms)
+
+    def to_user(self, uid: str) -> Emitter:
+        """Every connection of one user: all their tabs and devices."""
+        return Emitter(self, (user_room(uid),))
+
+    def to_role(self, role: str) -> Emitter:
+        return Emitter(self, (role_room(role),))
+
+    def emit(self, event: str, *args: Any) -> int:
+        """Send to every socket connected to this namespace."""
+        message = Outgoing(event, args, self.name)
+        for socket in tuple(self.sockets.values()):
+            socket.deliver(message)
+        return len(self.sockets)
+
+
+class Emitter:
+    """A broadcast target: the union of some rooms, minus excluded sockets."""
+
+    __slots__ = ("_exclude", "_rooms", "namespace")
+
+    def __init__(self, namespace: Namespace, rooms: Iterable[str],
+                 exclude: frozenset[Socket] = frozenset()) -> None:
+        self.namespace = namespace
+        self._rooms = tuple(rooms)
+        self._exclude = exclude
+
+    def to(self, *rooms: str) -> Emitter:
+        return Emitter(self.namespace, self._rooms + rooms, self._exclude)
+
+    def except_socket(self, socket: Socket) -> Emitter:
+        return Emitter(self.namespace, self._rooms, self._exclude | {socket})
+
+    def emit(self, event: str, *args: Any) -> int:
+        """Encode once, deliver to every member; returns the number of recipients."""
+        channels = [self.namespace.channel(room) for room in self._rooms]
+        return self.namespace.hub.publish(channels, Outgoing(event, args, self.namespace.name),
+                                          self._exclude)
+
+
+class Socket:
+    """One client connected to one namespace."""
+
+    def __init__(self, sid: str, namespace: Namespace, session: EngineSession,
+                 credentials: Credentials | None, auth: dict[str, Any]) -> None:
+        self.id = sid
+        self.namespace = namespace
+        self.session = session
+        self.credentials = credentials
+        self.auth = auth
+        # Free for the application (e.g. rate-limit state).
+        self.data: dict[str, Any] = {}
+        self.connected = False
+        self.rooms: set[str] = set()
+        self._acks: dict[int, Callable[[list[Any]], None]] = {}
+        self._ack_ids = itertools.count()
+
+    def __repr__(self) -> str:
+        who = f"{self.credentials.uid}/{self.credentials.role}" if self.credentials else "anon"
+        return f"<Socket {self.id} {self.namespace.name} {who}>"
+
+    @property
+    def handshake(self) -> HandshakeInfo:
+        return self.session.handshake
+
+    @property
+    def uid(self) -> str | None:
+        return self.credentials.uid if self.credentials else None
+
+    @property
+    def role(self) -> str | None:
+        return self.credentials.role if self.credentials else None
+
+    # -- rooms ------------------------------------------------------------------------
+
+    def join(self, room: str) -> None:
+        if room not in self.rooms:
+            self.rooms.add(room)
+            self.namespace.hub.subscribe(self.namespace.channel(room), self)
+
+    def leave(self, room: str) -> None:
+        if room in self.rooms:
+            self.rooms.discard(room)
+            self.namespace.hub.unsubscribe(self.namespace.channel(room), self)
+
+    def to(self, *rooms: str) -> Emitter:
+        """Broadcast to rooms, excluding this socket (socket.io's ``socket.to``)."""
+        return Emitter(self.namespace, rooms, frozenset({self}))
+
+    # -- sending ----------------------------------------------------------------------
+
+    def deliver(self, message: Outgoing) -> None:
+        if self.connected:
+            self.session.deliver(message)
+
+    def emit(self, event: str, *args: Any,
+             callback: Callable[[list[Any]], None] | None = None) -> None:
+        """Send an event; ``callback`` receives the client's ack arguments."""
+        if not self.connected:
+            raise Disconnected(f"socket {self.id} is not connected")
+        if callback is None:
+            self.deliver(Outgoing(event, args, self.namespace.name))
+            return
+        ack_id = next(self._ack_ids)
+        self._acks[ack_id] = callback
+        self.send_packet(sio.SioPacket(sio.SioType.EVENT, self.namespace.name,
+                                       [event, *args], ack_id))
+
+    async def call(self, event: str, *args: Any, timeout: float = 10.0) -> list[Any]:
+        """Emit and wait for the client's acknowledgement."""
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+
+        def resolve(result: list[Any]) -> None:
+            if not future.done():
+                future.set_result(result)
+
+        self.emit(event, *args, callback=resolve)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError as exc:
+            raise AckTimeout(f"no acknowledgement for {event!r} within {timeout} s") from exc
+
+    def send_packet(self, packet: sio.SioPacket) -> None:
+        text, attachments = sio.encode(packet)
+        self.session.send_text("4" + text)
+        for attachment in attachments:
+            self.session.send_binary(attachment)
+
+    def disconnect(self, reason: str = "server namespace disconnect") -> None:
+        """Leave the namespace from the server side (the client does not reconnect)."""
+        if self.connected:
+            self.send_packet(sio.SioPacket(sio.SioType.DISCONNECT, self.namespace.name))
+            self.closed(reason)
+
+    # -- called by the Socket.IO layer ------------------------------------------------
+
+    def accept(self) -> None:
+        self.connected = True
+        self.namespace.sockets[self.id] = self
+
+    def closed(self, reason: str) -> None:
+        """The socket is gone: leave every room, fail pending acks, tell the handlers."""
+        if not self.connected:
+            return
+        self.connected = False
+        self.namespace.sockets.pop(self.id, None)
+        for room in tuple(self.rooms):
+            self.leave(room)
+        self._acks.clear()
+        for handler in self.namespace.disconnect_handlers:
+            run_handler(handler, self, reason)
+
+    def received_ack(self, ack_id: int, args: list[Any]) -> None:
+        callback = self._acks.pop(ack_id, None)
+        if callback is not None:
+            callback(args)
+
+    def received_event(self, event: str, args: list[Any], ack_id: int | None) -> None:
+        entry = self.namespace.handlers.get(event)
+        if entry is None:
+            self.answer_error(event, ack_id, f"unknown event {event!r}")
+            return
+        handler, is_async = entry
+        if is_async:
+            task = asyncio.get_running_loop().create_task(
+                self._run_async(handler, event, args, ack_id))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+            return
+        try:
+            result = handler(self, *args)
+        except GatewayError as exc:
+            self.answer_error(event, ack_id, exc.message)
+        except TypeError as exc:
+            self.answer_error(event, ack_id, f"bad arguments for {event!r}: {exc}")
+        except Exception:
+            log.exception("handler for %r failed on %r", event, self)
+            self.answer_error(event, ack_id, "internal error")
+        else:
+            self.answer(ack_id, result)
+
+    async def _run_async(self, handler: EventHandler, event: str, args: list[Any],
+                         ack_id: int | None) -> None:
+        try:
+            result = await handler(self, *args)
+        except GatewayError as exc:
+            self.answer_error(event, ack_id, exc.message)
+        except TypeError as exc:
+            self.answer_error(event, ack_id, f"bad arguments for {event!r}: {exc}")
+        except Exception:
+            log.exception("handler for %r failed on %r", event, self)
+            self.answer_error(event, ack_id, "internal error")
+        else:
+            self.answer(ack_id, result)
+
+    def answer(self, ack_id: int | None, result: Any) -> None:
+        if ack_id is None or not self.connected:
+            return
+        args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
+        self.send_packet(sio.SioPacket(sio.SioType.ACK, self.namespace.name, args, ack_id))
+
+    def answer_error(self, event: str, ack_id: int | None, message: str) -> None:
+        if not self.connected:
+            return
+        if ack_id is not None:
+            self.answer(ack_id, {"ok": False, "error": message})
+        else:
+            self.emit(ERROR_EVENT, {"event": event, "message": message})
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def run_handler(handler: Callable[..., Any], *args: Any) -> None:
+    """Call a sync or async application callback, logging (not raising) its failures."""
+    try:
+        result = handler(*args)
+    except Exception:
+        log.exception("callback %r failed", handler)
+        return
+    if inspect.isawaitable(result):
+        async def wait() -> None:
+            try:
+                await result
+            except Exception:
+                log.exception("callback %r failed", handler)
+        task = asyncio.get_running_loop().create_task(wait())
+        _background.add(task)
+        task.add_done_callback(_background.discard)

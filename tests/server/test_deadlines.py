@@ -1,0 +1,33 @@
+import asyncio
+
+from yellowbox_realtime.server.deadlines import Deadlines
+
+
+async def test_deadlines_fire_in_order_and_cancelled_ones_do_not() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    fired: list[str] = []
+    done = asyncio.Event()
+    deadlines.after(0.03, lambda: fired.append("late"))
+    deadlines.after(0.01, lambda: fired.append("early"))
+    cancelled = deadlines.after(0.02, lambda: fired.append("cancelled"))
+    deadlines.after(0.04, done.set)
+    cancelled.cancel()
+    await asyncio.wait_for(done.wait(), 2)
+    assert fired == ["early", "late"]
+
+
+async def test_an_earlier_deadline_added_later_rearms_the_timer() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    order: list[str] = []
+    done = asyncio.Event()
+    deadlines.after(0.5, lambda: order.append("slow"))
+    def fast() -> None:
+        order.append("fast")
+        done.set()
+
+    deadlines.after(0.01, fast)
+    await asyncio.wait_for(done.wait(), 2)
+    assert order == ["fast"]
+    deadlines.close()

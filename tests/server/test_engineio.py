@@ -1,0 +1,153 @@
+"""Engine.IO v4 on the wire, driven with plain HTTP (httpx) and WebSocket (aiohttp)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import httpx
+import pytest
+
+from tests.conftest import MakeGateway, gateway_config
+from yellowbox_realtime.app import Gateway
+
+
+def eio_url(gateway: Gateway, **params: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in {"EIO": "4", **params}.items())
+    return f"{gateway.url}/socket.io/?{query}"
+
+
+async def handshake(client: httpx.AsyncClient, gateway: Gateway) -> dict[str, Any]:
+    response = await client.get(eio_url(gateway, transport="polling"))
+    assert response.status_code == 200
+    assert response.text.startswith("0")
+    opened: dict[str, Any] = json.loads(response.text[1:])
+    return opened
+
+
+async def test_polling_handshake_announces_the_configured_session(
+        make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway(gateway_config(engineio={
+        "ping_interval_ms": 300, "ping_timeout_ms": 200, "max_payload": 1000}))
+    async with httpx.AsyncClient() as client:
+        opened = await handshake(client, gateway)
+    assert opened["upgrades"] == ["websocket"]
+    assert (opened["pingInterval"], opened["pingTimeout"], opened["maxPayload"]) == (
+        300, 200, 1000)
+    assert len(opened["sid"]) == 20
+
+
+@pytest.mark.parametrize(
+    ("params", "method", "status", "code"),
+    [
+        ({"EIO": "3", "transport": "polling"}, "GET", 400, 5),
+        ({"transport": "carrier-pigeon"}, "GET", 400, 0),
+        ({"transport": "polling", "sid": "no-such-session"}, "GET", 400, 1),
+        ({"transport": "polling"}, "POST", 400, 2),
+        ({"transport": "websocket"}, "GET", 400, 3),
+    ],
+)
+async def test_bad_requests_get_engineio_error_codes(gateway: Gateway, params: dict[str, str],
+                                                     method: str, status: int,
+                                                     code: int) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.request(method, eio_url(gateway, **params), content=b"4x")
+    assert response.status_code == status
+    assert response.json()["code"] == code
+
+
+async def test_cors_for_allowed_origins_and_refusal_for_others(
+        make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway(gateway_config(
+        server={"allowed_origins": ["https://app.yellowbox.example"]}))
+    async with httpx.AsyncClient() as client:
+        ok = await client.get(eio_url(gateway, transport="polling"),
+                              headers={"Origin": "https://app.yellowbox.example"})
+        assert ok.headers["access-control-allow-origin"] == "https://app.yellowbox.example"
+        assert ok.headers["access-control-allow-credentials"] == "true"
+        preflight = await client.options(eio_url(gateway, transport="polling"), headers={
+            "Origin": "https://app.yellowbox.example",
+            "Access-Control-Request-Method": "POST"})
+        assert preflight.status_code == 204
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        evil = await client.get(eio_url(gateway, transport="polling"),
+                                headers={"Origin": "https://evil.example"})
+        assert evil.status_code == 403
+        assert evil.json()["message"] == "Forbidden"
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await session.ws_connect(eio_url(gateway, transport="websocket"),
+                                     origin="https://evil.example")
+        assert info.value.status == 403
+
+
+async def test_long_poll_waits_for_data_and_post_delivers_packets(gateway: Gateway) -> None:
+    async with httpx.AsyncClient() as client:
+        sid = (await handshake(client, gateway))["sid"]
+        poll = asyncio.create_task(client.get(eio_url(gateway, transport="polling", sid=sid)))
+        # A Socket.IO CONNECT without auth on an auth-requiring namespace: the refusal
+        # arrives on the waiting GET.
+        posted = await client.post(eio_url(gateway, transport="polling", sid=sid),
+                                   content=b"40")
+        assert posted.status_code == 200
+        assert posted.text == "ok"
+        response = await asyncio.wait_for(poll, 5)
+        assert response.text.startswith('44{"message":"authentication required')
+
+
+async def test_malformed_polling_body_closes_the_session(gateway: Gateway) -> None:
+    async with httpx.AsyncClient() as client:
+        sid = (await handshake(client, gateway))["sid"]
+        bad = await client.post(eio_url(gateway, transport="polling", sid=sid), content=b"9zz")
+        assert bad.status_code == 400
+        gone = await client.get(eio_url(gateway, transport="polling", sid=sid))
+        assert gone.status_code == 400
+        assert gone.json()["code"] == 1
+
+
+async def test_websocket_session_heartbeat_and_ping_timeout(make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway(gateway_config(engineio={
+        "ping_interval_ms": 50, "ping_timeout_ms": 100}))
+    async with aiohttp.ClientSession() as session, \
+            session.ws_connect(eio_url(gateway, transport="websocket")) as ws:
+        opened = await ws.receive_str(timeout=5)
+        assert opened.startswith("0")
+        assert json.loads(opened[1:])["upgrades"] == []
+        for _ in range(3):
+            assert await ws.receive_str(timeout=5) == "2"
+            await ws.send_str("3")
+        # Stop answering: the server closes the session after the timeout.
+        while True:
+            message = await ws.receive(timeout=5)
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                break
+            assert message.data == "2"
+    assert gateway.stats()["sessions"] == 0
+
+
+async def test_polling_upgrades_to_websocket(gateway: Gateway) -> None:
+    async with httpx.AsyncClient() as client, aiohttp.ClientSession() as session:
+        sid = (await handshake(client, gateway))["sid"]
+        poll = asyncio.create_task(client.get(eio_url(gateway, transport="polling", sid=sid)))
+        async with session.ws_connect(eio_url(gateway, transport="websocket", sid=sid)) as ws:
+            await ws.send_str("2probe")
+            assert await ws.receive_str(timeout=5) == "3probe"
+            assert (await asyncio.wait_for(poll, 5)).text == "6"  # the pending GET is released
+            await ws.send_str("5")
+            await ws.send_str("40")  # now on the WebSocket
+            refusal = await ws.receive_str(timeout=5)
+            assert refusal.startswith('44{"message":"authentication required')
+            late = await client.get(eio_url(gateway, transport="polling", sid=sid))
+            assert late.status_code == 400
+
+
+async def test_invalid_websocket_frames_close_with_the_rfc_code(gateway: Gateway) -> None:
+    async with aiohttp.ClientSession() as session, \
+            session.ws_connect(eio_url(gateway, transport="websocket")) as ws:
+        await ws.receive_str(timeout=5)
+        await ws.send_str("9 not an engine.io packet")
+        message = await ws.receive(timeout=5)
+        assert message.type == aiohttp.WSMsgType.CLOSE
+        assert message.data == 1002

@@ -1,0 +1,57 @@
+"""Imports point down the layers (DESIGN.md section 4)."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "yellowbox_realtime"
+
+# What each layer may not import, by package-relative module prefix or third-party name.
+FORBIDDEN = {
+    "protocol": {"asyncio", "httptools", "uvloop", "starlette", "httpx", "socket",
+                 "yellowbox_realtime.core", "yellowbox_realtime.server",
+                 "yellowbox_realtime.auth", "yellowbox_realtime.api"},
+    "core": {"httptools", "uvloop", "starlette", "httpx", "socket",
+             "yellowbox_realtime.server", "yellowbox_realtime.api", "yellowbox_realtime.auth"},
+    "domain": {"httptools", "uvloop", "starlette", "httpx", "socket",
+               "yellowbox_realtime.server", "yellowbox_realtime.api"},
+}
+# Only the composition root and the command line read the environment or files.
+ENV_READERS = {"app.py", "cli.py"}
+
+
+def imported_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    package_parts = ["yellowbox_realtime", *path.relative_to(PACKAGE).parent.parts]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package_parts[: len(package_parts) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            names.add(module)
+    return names
+
+
+def test_imports_point_down_the_layers() -> None:
+    offences = []
+    for layer, forbidden in FORBIDDEN.items():
+        for path in (PACKAGE / layer).rglob("*.py"):
+            for name in imported_names(path):
+                if any(name == f or name.startswith(f + ".") for f in forbidden):
+                    offences.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert offences == []
+
+
+def test_only_the_composition_root_reads_the_environment() -> None:
+    offences = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name in ENV_READERS and path.parent == PACKAGE:
+            continue
+        text = path.read_text()
+        if "os.environ" in text or "getenv(" in text:
+            offences.append(str(path.relative_to(PACKAGE)))
+    assert offences == []
