@@ -120,7 +120,8 @@ class Gateway:
         self._deadlines = Deadlines(loop)
         sio = SocketIOServer(self.config.engineio, self.config.auth, self.authenticator,
                              self._deadlines, self.namespaces)
-        self._engine = EngineServer(self.config.engineio, self.config.server, sio, loop)
+        self._engine = EngineServer(self.config.engineio, self.config.server, sio, loop,
+                                    self._deadlines)
         self._bridge = AsgiBridge(self.asgi_app)
         self._front = HttpFront(self.config.server,
                                 [(SOCKET_IO_PATH, self._engine), *self._routes], self._bridge)
@@ -162,7 +163,7 @@ class Gateway:
 
 def state_dir(env: dict[str, str] | os._Environ[str] = os.environ) -> Path:
     """Where the CLI keeps the development secret: ``$XDG_STATE_HOME/yellowbox-realtime``."""
-    base = env.get("YBRT_STATE_DIR") or os.path.join(
+    base = env.get("YELLOWBOX_STATE_DIR") or os.path.join(
         env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state"),
         "yellowbox-realtime")
     return Path(base)

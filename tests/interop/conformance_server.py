@@ -23,6 +23,7 @@ from typing import Any
 from yellowbox_realtime.app import Gateway, use_uvloop
 from yellowbox_realtime.auth.dev import DevAuthenticator
 from yellowbox_realtime.config import Config
+from yellowbox_realtime.server.deadlines import Deadlines
 from yellowbox_realtime.server.engineio import EngineServer, EngineSession
 from yellowbox_realtime.server.sockets import Socket
 
@@ -81,7 +82,7 @@ def build(config: Config = CONFIG) -> Gateway:
 async def serve(host: str, port: int) -> None:
     gateway = build()
     loop = asyncio.get_running_loop()
-    echo = EngineServer(CONFIG.engineio, CONFIG.server, Echo(), loop)
+    echo = EngineServer(CONFIG.engineio, CONFIG.server, Echo(), loop, Deadlines(loop))
     gateway.add_route("/engine.io/", echo)
     echo.start()
     await gateway.start(host, port)

@@ -20,12 +20,12 @@ TRANSPORTS = [["websocket"], ["polling"], ["polling", "websocket"]]
 class Client:
     """A python-socketio AsyncClient that records every event it receives."""
 
-    def __init__(self) -> None:
+    def __init__(self, namespace: str = "/") -> None:
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.connect_errors: asyncio.Queue[Any] = asyncio.Queue()
-        self.sio.on("*", self._record)
-        self.sio.on("connect_error", self._connect_error)
+        self.sio.on("*", self._record, namespace=namespace)
+        self.sio.on("connect_error", self._connect_error, namespace=namespace)
 
     async def _record(self, event: str, *args: Any) -> None:
         await self.events.put((event, args[0] if len(args) == 1 else list(args)))
@@ -199,3 +199,43 @@ async def test_server_to_client_ack_and_binary(gateway: Gateway, connect: Connec
     assert await server_socket.call("question", {"n": 21}, timeout=5) == [{"answer": 42}]
     reply = await client.sio.call("echo_bytes", b"\x00\x01\x02", timeout=5)
     assert reply == ("got", b"\x02\x01\x00") or reply == ["got", b"\x02\x01\x00"]
+
+
+async def test_custom_namespace_with_its_own_handlers(gateway: Gateway,
+                                                      make_token: MakeToken) -> None:
+    orders = gateway.of("/orders")
+    joined: asyncio.Queue[str] = asyncio.Queue()
+
+    @orders.on_connect
+    def on_connect(socket: Any) -> None:
+        socket.join("depot:marina")
+        joined.put_nowait(socket.uid)
+
+    @orders.on("accept_order")
+    async def accept(socket: Any, order: dict[str, Any]) -> dict[str, Any]:
+        orders.to("depot:marina").emit("order_taken", {"orderId": order["id"],
+                                                       "by": socket.uid})
+        return {"ok": True}
+
+    client = Client("/orders")
+    await client.sio.connect(gateway.url, auth={"token": make_token("rider-1")},
+                             namespaces=["/orders"], transports=["websocket"], wait_timeout=5)
+    try:
+        assert await asyncio.wait_for(joined.get(), 5) == "rider-1"
+        ack = await client.sio.call("accept_order", {"id": "o-9"}, namespace="/orders",
+                                    timeout=5)
+        assert ack == {"ok": True}
+        assert await client.next_event("order_taken") == {"orderId": "o-9", "by": "rider-1"}
+        # Rooms are per namespace: the main namespace's room of that name is another channel.
+        assert gateway.to("depot:marina").emit("order_taken", {}) == 0
+    finally:
+        await client.sio.disconnect()
+
+
+async def test_unknown_namespace_is_refused(gateway: Gateway, make_token: MakeToken) -> None:
+    client = Client("/nope")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.sio.connect(gateway.url, auth={"token": make_token("rider-1")},
+                                 namespaces=["/nope"], transports=["websocket"], wait_timeout=5)
+    error = await asyncio.wait_for(client.connect_errors.get(), 5)
+    assert error["message"] == "Invalid namespace"

@@ -151,3 +151,30 @@ async def test_invalid_websocket_frames_close_with_the_rfc_code(gateway: Gateway
         message = await ws.receive(timeout=5)
         assert message.type == aiohttp.WSMsgType.CLOSE
         assert message.data == 1002
+
+
+async def test_a_session_that_joins_no_namespace_is_closed(make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway(gateway_config(engineio={"connect_timeout_ms": 100}))
+    async with aiohttp.ClientSession() as session, \
+            session.ws_connect(eio_url(gateway, transport="websocket")) as ws:
+        await ws.receive_str(timeout=5)
+        assert await ws.receive_str(timeout=5) == "1"  # the close packet
+        message = await ws.receive(timeout=5)
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert gateway.stats()["sessions"] == 0
+
+
+async def test_an_upgrade_that_never_probes_times_out_and_polling_carries_on(
+        make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway(gateway_config(engineio={"upgrade_timeout_ms": 100}))
+    async with httpx.AsyncClient() as client, aiohttp.ClientSession() as session:
+        sid = (await handshake(client, gateway))["sid"]
+        async with session.ws_connect(eio_url(gateway, transport="websocket", sid=sid)) as ws:
+            message = await ws.receive(timeout=5)
+            assert message.type == aiohttp.WSMsgType.CLOSE
+            assert ws.close_code == 1000
+        posted = await client.post(eio_url(gateway, transport="polling", sid=sid),
+                                   content=b"40")
+        assert posted.text == "ok"
+        answer = await client.get(eio_url(gateway, transport="polling", sid=sid))
+        assert answer.text.startswith("44")

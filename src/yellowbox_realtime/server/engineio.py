@@ -23,6 +23,7 @@ from ..config import EngineIOConfig, ServerConfig
 from ..errors import GatewayError, ProtocolError
 from ..protocol import engineio as eio
 from ..protocol import websocket as ws
+from .deadlines import Deadlines
 from .http import HttpConnection, Request, origin_allowed
 from .output import FlushScheduler, OutputBuffer
 
@@ -185,8 +186,7 @@ class EngineSession:
     # -- upgrade ----------------------------------------------------------------------
 
     def probe(self, transport: WebSocketTransport) -> None:
-        """The client's probe arrived on a new WebSocket: answer it, unblock polling."""
-        self.upgrading = transport
+        """The client's probe arrived on the new WebSocket: answer it, unblock polling."""
         transport.out.append(ws.text_frame(b"3probe"))
         # The client pauses polling before it upgrades; finish a waiting GET with a noop
         # so it can.
@@ -278,7 +278,8 @@ class WebSocketTransport:
             return
         if session.websocket is self:
             session.on_packet(packet)
-        elif packet.type is eio.PacketType.PING and packet.data == "probe":
+        elif packet.type is eio.PacketType.PING and packet.data == "probe" and \
+                session.upgrading is self:
             session.probe(self)
         elif packet.type is eio.PacketType.UPGRADE and session.upgrading is self:
             session.complete_upgrade(self)
@@ -324,8 +325,10 @@ class EngineServer:
     """Routes ``/socket.io/`` requests, owns sessions and the heartbeat."""
 
     def __init__(self, config: EngineIOConfig, server_config: ServerConfig,
-                 handler: EngineHandler, loop: asyncio.AbstractEventLoop) -> None:
+                 handler: EngineHandler, loop: asyncio.AbstractEventLoop,
+                 deadlines: Deadlines) -> None:
         self.config = config
+        self.deadlines = deadlines
         self.server_config = server_config
         self.handler = handler
         self.sessions: dict[str, EngineSession] = {}
@@ -347,10 +350,7 @@ class EngineServer:
             self._heartbeat = None
         for session in list(self.sessions.values()):
             session.close(reason)
-        self.flusher_flush()
-
-    def flusher_flush(self) -> None:
-        self.flusher._flush_all()
+        self.flusher.flush_all()
 
     def forget(self, session: EngineSession) -> None:
         self.sessions.pop(session.sid, None)
@@ -443,8 +443,18 @@ class EngineServer:
         transport = WebSocketTransport(self, conn, session)
         if handshake and session is not None:
             session.websocket = transport
+        elif session is not None:
+            session.upgrading = transport
+            self.deadlines.after(self.config.upgrade_timeout_ms / 1000,
+                                 lambda: self._upgrade_expired(session, transport))
         conn.upgrade(transport, ws.upgrade_response(accept))
         return True
+
+    def _upgrade_expired(self, session: EngineSession, transport: WebSocketTransport) -> None:
+        if session.upgrading is transport:
+            session.upgrading = None
+            transport.session = None
+            transport.close_with(1000, "upgrade timeout")
 
     def respond_polling(self, conn: HttpConnection, body: bytes) -> None:
         self.respond_text(conn, body, "text/plain; charset=UTF-8")

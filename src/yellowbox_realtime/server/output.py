@@ -31,9 +31,10 @@ class FlushScheduler:
         self._dirty.append(buffer)
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self._flush_all)
+            self._loop.call_soon(self.flush_all)
 
-    def _flush_all(self) -> None:
+    def flush_all(self) -> None:
+        """Flush every dirty buffer now (the scheduled call, or at shutdown)."""
         self._scheduled = False
         dirty, self._dirty = self._dirty, []
         for buffer in dirty:
