@@ -239,3 +239,28 @@ async def test_unknown_namespace_is_refused(gateway: Gateway, make_token: MakeTo
                                  namespaces=["/nope"], transports=["websocket"], wait_timeout=5)
     error = await asyncio.wait_for(client.connect_errors.get(), 5)
     assert error["message"] == "Invalid namespace"
+
+
+async def test_handler_failures_are_reported_without_leaking_details(
+        gateway: Gateway, connect: Connect, make_token: MakeToken) -> None:
+    @gateway.main.on("one_arg")
+    def one_arg(socket: Any, value: int) -> int:
+        return value + 1
+
+    @gateway.main.on("buggy")
+    async def buggy(socket: Any, payload: dict[str, Any]) -> None:
+        payload["missing"]  # a bug: KeyError
+
+    @gateway.main.on("type_bug")
+    def type_bug(socket: Any, value: int) -> int:
+        return value + "1"  # type: ignore[operator]  # a bug inside a well-called handler
+
+    client = await connect(make_token("ops-1", "operations"))
+    assert await client.sio.call("one_arg", 1, timeout=5) == 2
+    assert await client.sio.call("one_arg", (1, 2), timeout=5) == {
+        "ok": False, "error": "wrong number of arguments for 'one_arg'"}
+    assert await client.sio.call("buggy", {}, timeout=5) == {"ok": False,
+                                                             "error": "internal error"}
+    assert await client.sio.call("type_bug", 1, timeout=5) == {"ok": False,
+                                                               "error": "internal error"}
+    assert await client.sio.call("one_arg", 41, timeout=5) == 42

@@ -70,10 +70,6 @@ class Route(Protocol):
         """Respond now, later (long-polling), or take the connection over with upgrade()."""
 
 
-class Fallback(Protocol):
-    def handle(self, request: Request, conn: HttpConnection) -> None: ...
-
-
 def reason_phrase(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -336,7 +332,7 @@ class HttpFront:
     """Listens, tracks connections, enforces timeouts and picks a handler per request."""
 
     def __init__(self, config: ServerConfig, routes: Sequence[tuple[str, Route]],
-                 fallback: Fallback) -> None:
+                 fallback: Route) -> None:
         self.config = config
         self.routes = list(routes)
         self.fallback = fallback
@@ -344,7 +340,7 @@ class HttpFront:
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
 
-    def route(self, request: Request) -> Route | Fallback:
+    def route(self, request: Request) -> Route:
         for prefix, route in self.routes:
             if request.path.startswith(prefix):
                 return route

@@ -264,13 +264,8 @@ class Socket:
             return
         try:
             result = handler(self, *args)
-        except GatewayError as exc:
-            self.answer_error(event, ack_id, exc.message)
-        except TypeError as exc:
-            self.answer_error(event, ack_id, f"bad arguments for {event!r}: {exc}")
-        except Exception:
-            log.exception("handler for %r failed on %r", event, self)
-            self.answer_error(event, ack_id, "internal error")
+        except Exception as exc:
+            self._handler_failed(handler, event, args, ack_id, exc)
         else:
             self.answer(ack_id, result)
 
@@ -278,15 +273,22 @@ class Socket:
                          ack_id: int | None) -> None:
         try:
             result = await handler(self, *args)
-        except GatewayError as exc:
-            self.answer_error(event, ack_id, exc.message)
-        except TypeError as exc:
-            self.answer_error(event, ack_id, f"bad arguments for {event!r}: {exc}")
-        except Exception:
-            log.exception("handler for %r failed on %r", event, self)
-            self.answer_error(event, ack_id, "internal error")
+        except Exception as exc:
+            self._handler_failed(handler, event, args, ack_id, exc)
         else:
             self.answer(ack_id, result)
+
+    def _handler_failed(self, handler: EventHandler, event: str, args: list[Any],
+                        ack_id: int | None, exc: Exception) -> None:
+        """Refusals go back to the client; bugs are logged and reported as internal."""
+        if isinstance(exc, GatewayError):
+            message = exc.message
+        elif isinstance(exc, TypeError) and not _accepts(handler, self, *args):
+            message = f"wrong number of arguments for {event!r}"
+        else:
+            log.error("handler for %r failed on %r", event, self, exc_info=exc)
+            message = "internal error"
+        self.answer_error(event, ack_id, message)
 
     def answer(self, ack_id: int | None, result: Any) -> None:
         if ack_id is None or not self.connected:
@@ -304,6 +306,14 @@ class Socket:
 
 
 _background: set[asyncio.Task[Any]] = set()
+
+
+def _accepts(handler: EventHandler, *args: Any) -> bool:
+    try:
+        inspect.signature(handler).bind(*args)
+    except TypeError:
+        return False
+    return True
 
 
 def run_handler(handler: Callable[..., Any], *args: Any) -> None:
