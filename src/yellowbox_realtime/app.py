@@ -28,6 +28,7 @@ from .auth.base import Authenticator
 from .config import Config
 from .core.hub import Hub
 from .core.policy import Policy
+from .errors import ConfigError
 from .events import YellowBoxEvents
 from .server.asgi import ASGIApp, AsgiBridge
 from .server.deadlines import Deadlines
@@ -52,8 +53,8 @@ class Gateway:
         if authenticator is None:
             if self.config.auth.provider == "dev" and not (dev_secret or
                                                             self.config.auth.dev_secret):
-                raise ValueError("the dev provider needs a secret: pass dev_secret or set "
-                                 "auth.dev_secret (the CLI keeps one in the state directory)")
+                raise ConfigError("auth.dev_secret: the dev provider needs a secret; pass "
+                                  "dev_secret or set it (the CLI keeps one in the state directory)")
             authenticator = build_authenticator(self.config.auth,
                                                 dev_secret or self.config.auth.dev_secret)
         self.authenticator = authenticator
