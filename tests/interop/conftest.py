@@ -1,16 +1,22 @@
+"""Fixtures for the interop tests: a Node process running real npm socket.io-client."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
 
-from .nodeclient import NODE_DIR, NodeDriver, node_available
+from .nodeclient import NodeDriver, node_missing_reason
 
 
 @pytest.fixture
 async def node_driver() -> AsyncIterator[NodeDriver]:
-    if not node_available():
-        pytest.skip(f"node or socket.io-client missing: run `npm ci` in {NODE_DIR}")
+    """A fresh driver.mjs process; skipped only when node or its node_modules is missing."""
+    reason = node_missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
     driver = await NodeDriver.start()
-    yield driver
-    await driver.close()
+    try:
+        yield driver
+    finally:
+        await driver.close()
