@@ -1,15 +1,14 @@
-"""RFC 6455 WebSocket, server side, sans-I/O.
+"""RFC 6455 WebSocket, server side, sans-I/O: bytes in, events and bytes out.
 
 The HTTP front validates the upgrade request with :func:`check_upgrade` and writes
-:func:`upgrade_response`; from then on :class:`ServerConnection` takes the client's bytes and
-returns complete messages plus the bytes the server must answer with (pongs, close frames).
-Parsing is strict: masking, reserved bits, opcodes, control-frame rules, fragmentation,
-minimal length encoding, size limits (checked from the header, before any payload is
-buffered), UTF-8 of text and close reasons, close codes. A violation closes the connection
-with the matching close code and the connection ignores everything after it.
+:func:`upgrade_response`; from then on a :class:`ServerConnection` takes the client's bytes
+and returns complete messages plus the bytes the server must answer with (pongs, close
+frames). Parsing is strict because a lenient parser is how smuggling and memory exhaustion
+get in: every rule of section 5 is enforced, and a frame too large for the limit is refused
+from its header, before any of its payload is buffered.
 
-Server frames are never masked, so one encoded frame can be written to any number of
-clients. No extension (permessage-deflate) is ever negotiated.
+Server frames are never masked, so one encoded frame can be written to many clients.
+No extension and no subprotocol is ever negotiated, so the reserved bits must stay clear.
 """
 
 from __future__ import annotations
@@ -17,10 +16,12 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import functools
 import hashlib
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from ..errors import GatewayError, InvalidUTF8, PayloadTooLarge, ProtocolError
 
@@ -32,41 +33,53 @@ OP_PING = 0x9
 OP_PONG = 0xA
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_DATA_OPCODES = (OP_CONTINUATION, OP_TEXT, OP_BINARY)
-_CONTROL_OPCODES = (OP_CLOSE, OP_PING, OP_PONG)
+_U16 = struct.Struct("!H")
+_U64 = struct.Struct("!Q")
+_HEAD16 = struct.Struct("!BBH")
+_HEAD64 = struct.Struct("!BBQ")
+_MAX_CONTROL_PAYLOAD = 125
+# Below this size XOR on one big int beats four strided translates; measured, not guessed.
+_TRANSLATE_FROM = 1024
 
 
 # -- handshake ----------------------------------------------------------------------------
 
 def accept_key(sec_websocket_key: str) -> str:
+    """The Sec-WebSocket-Accept value proving the server read this handshake (RFC 4.2.2)."""
     digest = hashlib.sha1(sec_websocket_key.encode("ascii") + _GUID).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
 def check_upgrade(method: str, headers: Mapping[str, str]) -> str:
-    """Validate an upgrade request (lower-cased header names); return the accept value."""
+    """Validate an upgrade request (header names lower-cased); return the accept value."""
     if method != "GET":
         raise ProtocolError("a WebSocket upgrade must use GET")
     if "websocket" not in _tokens(headers.get("upgrade", "")):
         raise ProtocolError("missing 'Upgrade: websocket' header")
     if "upgrade" not in _tokens(headers.get("connection", "")):
         raise ProtocolError("missing 'Connection: Upgrade' header")
-    if headers.get("sec-websocket-version", "").strip() != "13":
-        raise ProtocolError("unsupported WebSocket version: version 13 is required")
+    version = headers.get("sec-websocket-version", "").strip()
+    if version != "13":
+        raise ProtocolError(
+            f"unsupported WebSocket version {version or '(none)'}: version 13 is required")
     key = headers.get("sec-websocket-key", "").strip()
     try:
-        valid = len(base64.b64decode(key, validate=True)) == 16
-    except (binascii.Error, ValueError):
-        valid = False
-    if not valid:
+        nonce = base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII characters
+        nonce = b""
+    if len(nonce) != 16:
         raise ProtocolError("Sec-WebSocket-Key must be 16 bytes in base64")
     return accept_key(key)
 
 
 def upgrade_response(accept: str, extra_headers: Sequence[tuple[str, str]] = ()) -> bytes:
+    """The complete 101 response; extra headers are checked so none can inject a line."""
     lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade",
              f"Sec-WebSocket-Accept: {accept}"]
-    lines += [f"{name}: {value}" for name, value in extra_headers]
+    for name, value in extra_headers:
+        if any(c in name + value for c in "\r\n\0") or not name or ":" in name:
+            raise ValueError(f"invalid response header {name!r}")
+        lines.append(f"{name}: {value}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
@@ -77,32 +90,52 @@ def _tokens(value: str) -> set[str]:
 # -- server frames ------------------------------------------------------------------------
 
 def encode_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
-    """One unmasked server frame."""
-    first = (0x80 if fin else 0) | opcode
+    """One unmasked server frame with the minimal length encoding."""
+    if not 0 <= opcode <= 0xF:
+        raise ValueError(f"opcode {opcode} does not fit in four bits")
+    if opcode >= OP_CLOSE and (len(payload) > _MAX_CONTROL_PAYLOAD or not fin):
+        raise ValueError("control frames carry at most 125 bytes and are never fragmented")
+    return _frame((0x80 if fin else 0) | opcode, payload)
+
+
+def _frame(first: int, payload: bytes) -> bytes:
     length = len(payload)
     if length < 126:
         return bytes((first, length)) + payload
-    if length < 1 << 16:
-        return bytes((first, 126)) + length.to_bytes(2, "big") + payload
-    return bytes((first, 127)) + length.to_bytes(8, "big") + payload
+    if length < 0x10000:
+        return _HEAD16.pack(first, 126, length) + payload
+    return _HEAD64.pack(first, 127, length) + payload
 
 
 def text_frame(payload: bytes) -> bytes:
-    return encode_frame(OP_TEXT, payload)
+    """A final text frame; ``payload`` is already UTF-8 (it is encoded once per broadcast)."""
+    return _frame(0x80 | OP_TEXT, payload)
 
 
 def binary_frame(payload: bytes) -> bytes:
-    return encode_frame(OP_BINARY, payload)
+    return _frame(0x80 | OP_BINARY, payload)
 
 
 def close_frame(code: int | None = 1000, reason: str = "") -> bytes:
+    """A close frame; the reason is cut at a character boundary to fit 125 bytes."""
     if code is None:
-        return encode_frame(OP_CLOSE, b"")
+        return b"\x88\x00"
+    if not _valid_close_code(code):
+        raise ValueError(f"close code {code} must not be sent")
+    return _frame(0x80 | OP_CLOSE, _U16.pack(code) + _fit_reason(reason))
+
+
+def _fit_reason(reason: str) -> bytes:
     raw = reason.encode("utf-8")
-    if len(raw) > 123:
-        # Cut at a character boundary so the peer's UTF-8 check passes.
-        raw = raw[:123].decode("utf-8", "ignore").encode("utf-8")
-    return encode_frame(OP_CLOSE, code.to_bytes(2, "big") + raw)
+    if len(raw) <= _MAX_CONTROL_PAYLOAD - 2:
+        return raw
+    # "ignore" drops the partial character the cut may have left at the end.
+    return raw[:_MAX_CONTROL_PAYLOAD - 2].decode("utf-8", "ignore").encode("utf-8")
+
+
+def _valid_close_code(code: int) -> bool:
+    # 1004 is reserved; 1005, 1006 and 1015 stand for "no frame" and never go on the wire.
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
 # -- events -------------------------------------------------------------------------------
@@ -129,39 +162,58 @@ class Pong:
 
 @dataclass(frozen=True, slots=True)
 class CloseReceived:
-    code: int | None
+    code: int | None  # None: the close frame had no payload (status 1005)
     reason: str
 
 
 Event = TextMessage | BinaryMessage | Ping | Pong | CloseReceived
 
 
-class State(Enum):
+class State(StrEnum):
     OPEN = "open"
-    CLOSING = "closing"
+    CLOSING = "closing"  # the server sent a close frame and waits for the client's
     CLOSED = "closed"
 
 
-def _valid_close_code(code: int) -> bool:
-    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+# -- unmasking ----------------------------------------------------------------------------
+
+@functools.cache
+def _xor_table(key: int) -> bytes:
+    return bytes(byte ^ key for byte in range(256))
 
 
 def _unmask(payload: bytes | bytearray | memoryview, mask: bytes) -> bytes:
-    """XOR with the 4-byte mask, on whole integers rather than byte by byte."""
+    """XOR with the repeating 4-byte mask, always in C, never byte by byte in Python."""
     length = len(payload)
-    if not length:
-        return b""
-    key = (mask * (length // 4 + 1))[:length]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(
-        length, "little")
+    if length < _TRANSLATE_FROM:
+        if not length:
+            return b""
+        key = (mask * ((length >> 2) + 1))[:length]
+        return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(
+            length, "little")
+    # Every fourth byte shares a mask byte, so each stride is one table lookup pass.
+    out = bytearray(payload)
+    for lane in range(4):
+        out[lane::4] = out[lane::4].translate(_xor_table(mask[lane]))
+    return bytes(out)
 
+
+# -- the connection -----------------------------------------------------------------------
 
 class ServerConnection:
-    """One WebSocket connection after a successful handshake."""
+    """One WebSocket connection after a successful handshake (the HTTP layer does that).
+
+    ``receive_data`` never raises on bad input: a violation queues a close frame with the
+    matching code, records :attr:`failure`, and everything after it is ignored.
+    """
+
+    __slots__ = ("_buffer", "_close_code", "_close_reason", "_decoder", "_events", "_failure",
+                 "_message_opcode", "_message_size", "_outgoing", "_parts", "_should_close",
+                 "_state", "_text_parts", "max_message_bytes")
 
     def __init__(self, max_message_bytes: int = 1_000_000) -> None:
         self.max_message_bytes = max_message_bytes
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # an incomplete frame carried over to the next read
         self._events: list[Event] = []
         self._outgoing = bytearray()
         self._state = State.OPEN
@@ -169,11 +221,13 @@ class ServerConnection:
         self._close_code: int | None = None
         self._close_reason = ""
         self._should_close = False
-        # The message being reassembled from fragments (opcode None: none in progress).
-        self._fragment_opcode: int | None = None
-        self._fragments: list[bytes] = []
-        self._fragment_size = 0
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        # The fragmented message in progress (opcode None: none). Text is decoded fragment
+        # by fragment, so it is never decoded twice and bad UTF-8 fails at its fragment.
+        self._message_opcode: int | None = None
+        self._message_size = 0
+        self._parts: list[bytes] = []
+        self._text_parts: list[str] = []
+        self._decoder: codecs.IncrementalDecoder | None = None  # made on first use
 
     @property
     def state(self) -> State:
@@ -181,10 +235,12 @@ class ServerConnection:
 
     @property
     def failure(self) -> GatewayError | None:
+        """The violation that made the server close, for logging."""
         return self._failure
 
     @property
     def close_code(self) -> int | None:
+        """The code of the close that started the closing handshake, received or sent."""
         return self._close_code
 
     @property
@@ -193,6 +249,7 @@ class ServerConnection:
 
     @property
     def should_close_transport(self) -> bool:
+        """True once the transport is to be closed after writing :meth:`data_to_send`."""
         return self._should_close
 
     def events_received(self) -> list[Event]:
@@ -200,132 +257,185 @@ class ServerConnection:
         return events
 
     def data_to_send(self) -> bytes:
+        if not self._outgoing:
+            return b""
         data = bytes(self._outgoing)
         self._outgoing.clear()
         return data
 
     def send_close(self, code: int = 1000, reason: str = "") -> None:
-        """Start the closing handshake from the server side."""
+        """Start the closing handshake; the transport stays open for the client's reply."""
         if self._state is State.OPEN:
-            self._outgoing += close_frame(code, reason)
+            self._send_close(code, reason)
             self._state = State.CLOSING
-            self._close_code, self._close_reason = code, reason
 
-    def receive_data(self, data: bytes) -> None:
-        if self._state is State.CLOSED:
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        if self._state is State.CLOSED or not data:
             return
-        self._buffer += data
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        buffer = self._buffer
+        source: bytes | bytearray = data
+        if buffer:
+            buffer += data
+            source = buffer
         try:
-            self._parse()
+            if source is data and self._fast_path(data):
+                return
+            consumed = self._parse(source)
         except GatewayError as exc:
             self._fail(exc)
+            consumed = len(source)
+        if self._should_close:  # closed by this data: whatever follows is ignored
+            buffer.clear()
+        elif source is buffer:
+            # Deleting a bytearray's head only moves its start pointer in CPython.
+            del buffer[:consumed]
+        elif consumed < len(data):
+            buffer += memoryview(data)[consumed:]
 
-    # -- parsing ----------------------------------------------------------------------
+    def _fast_path(self, data: bytes) -> bool:
+        """One complete, final, small text or binary frame: the usual read, parsed inline."""
+        length = len(data) - 6
+        first = data[0]
+        if (0 <= length < 126 and data[1] == 0x80 | length and (first == 0x81 or first == 0x82)
+                and self._message_opcode is None and self._state is State.OPEN
+                and length <= self.max_message_bytes):
+            self._whole_message(first & 0x0F, _unmask(data[6:], data[2:6]))
+            return True
+        return False
 
-    def _parse(self) -> None:
-        buffer = self._buffer
+    def _parse(self, data: bytes | bytearray) -> int:
+        """Handle every complete frame in ``data``; return how many bytes they took."""
         offset = 0
-        end = len(buffer)
-        while self._state is not State.CLOSED and end - offset >= 2:
-            first, second = buffer[offset], buffer[offset + 1]
+        end = len(data)
+        while end - offset >= 2 and self._state is not State.CLOSED:
+            first = data[offset]
+            second = data[offset + 1]
+            opcode = first & 0x0F
+            fin = first & 0x80 != 0
+            length = second & 0x7F
+            # Everything that can be refused from the first two bytes is, before waiting.
             if first & 0x70:
-                raise ProtocolError("reserved bits set without a negotiated extension")
+                raise ProtocolError("reserved bits set but no extension was negotiated")
             if not second & 0x80:
                 raise ProtocolError("client frames must be masked")
-            opcode, fin = first & 0x0F, bool(first & 0x80)
-            length = second & 0x7F
+            if opcode >= OP_CLOSE:
+                if opcode > OP_PONG:
+                    raise ProtocolError(f"unknown opcode {opcode:#x}")
+                if not fin:
+                    raise ProtocolError("control frames must not be fragmented")
+                if length > _MAX_CONTROL_PAYLOAD:
+                    raise ProtocolError("control frame payload longer than 125 bytes")
+            elif opcode == OP_CONTINUATION:
+                if self._message_opcode is None:
+                    raise ProtocolError("continuation frame without a message to continue")
+            elif opcode > OP_BINARY:
+                raise ProtocolError(f"unknown opcode {opcode:#x}")
+            elif self._message_opcode is not None:
+                raise ProtocolError("new message started before the fragmented one ended")
             header = 6
             if length == 126:
                 header = 8
-                if end - offset < header:
+                if end - offset < 4:
                     break
-                length = int.from_bytes(buffer[offset + 2:offset + 4], "big")
+                length = _U16.unpack_from(data, offset + 2)[0]
                 if length < 126:
                     raise ProtocolError("frame length is not minimally encoded")
             elif length == 127:
                 header = 14
-                if end - offset < header:
+                if end - offset < 10:
                     break
-                length = int.from_bytes(buffer[offset + 2:offset + 10], "big")
+                length = _U64.unpack_from(data, offset + 2)[0]
                 if length >> 63:
                     raise ProtocolError("frame length has its most significant bit set")
-                if length < 1 << 16:
+                if length < 0x10000:
                     raise ProtocolError("frame length is not minimally encoded")
-            self._check_header(opcode, fin, length)
-            if end - offset < header + length:
-                break
-            mask = bytes(buffer[offset + header - 4:offset + header])
-            start = offset + header
-            payload = _unmask(buffer[start:start + length], mask)
-            offset = start + length
-            self._frame(opcode, fin, payload)
-        if offset:
-            del buffer[:offset]
-
-    def _check_header(self, opcode: int, fin: bool, length: int) -> None:
-        """Everything that can be refused before the payload arrives."""
-        if opcode in _CONTROL_OPCODES:
-            if length > 125:
-                raise ProtocolError("control frame payload longer than 125 bytes")
-            if not fin:
-                raise ProtocolError("control frames must not be fragmented")
-        elif opcode in _DATA_OPCODES:
-            if opcode == OP_CONTINUATION and self._fragment_opcode is None:
-                raise ProtocolError("continuation frame without a message to continue")
-            if opcode != OP_CONTINUATION and self._fragment_opcode is not None:
-                raise ProtocolError("new message started before the fragmented one ended")
-            if self._fragment_size + length > self.max_message_bytes:
+            total = length + self._message_size if opcode == OP_CONTINUATION else length
+            if total > self.max_message_bytes:
                 raise PayloadTooLarge(
                     f"message larger than the limit of {self.max_message_bytes} bytes")
-        else:
-            raise ProtocolError(f"unknown opcode {opcode:#x}")
-
-    def _frame(self, opcode: int, fin: bool, payload: bytes) -> None:
-        if opcode == OP_PING:
-            self._events.append(Ping(payload))
-            if self._state is State.OPEN:
-                self._outgoing += encode_frame(OP_PONG, payload)
-        elif opcode == OP_PONG:
-            self._events.append(Pong(payload))
-        elif opcode == OP_CLOSE:
-            self._close_frame(payload)
-        elif self._state is State.OPEN:
-            self._data_frame(opcode, fin, payload)
+            start = offset + header
+            stop = start + length
+            if stop > end:
+                break
+            mask = bytes(data[start - 4:start])
+            if length < _TRANSLATE_FROM:
+                payload = _unmask(data[start:stop], mask)
+            else:
+                with memoryview(data) as view:  # released before the buffer is resized
+                    payload = _unmask(view[start:stop], mask)
+            offset = stop
+            if opcode <= OP_BINARY:
+                self._data_frame(opcode, fin, payload)
+            elif opcode == OP_PING:
+                self._events.append(Ping(payload))
+                if self._state is State.OPEN:
+                    self._outgoing += _frame(0x80 | OP_PONG, payload)
+            elif opcode == OP_PONG:
+                self._events.append(Pong(payload))
+            else:
+                self._close_received(payload)
+        return offset
 
     def _data_frame(self, opcode: int, fin: bool, payload: bytes) -> None:
         if opcode != OP_CONTINUATION:
-            self._fragment_opcode = opcode
-        if self._fragment_opcode == OP_TEXT:
-            # Incremental, so an invalid sequence fails at the fragment that carries it.
-            try:
-                self._utf8.decode(payload, fin)
-            except UnicodeDecodeError as exc:
-                self._utf8.reset()
-                raise InvalidUTF8("text message is not valid UTF-8") from exc
-        if not fin:
-            self._fragments.append(payload)
-            self._fragment_size += len(payload)
-            return
-        if self._fragments:
-            self._fragments.append(payload)
-            payload = b"".join(self._fragments)
-        kind = self._fragment_opcode
-        self._fragment_opcode = None
-        self._fragments = []
-        self._fragment_size = 0
+            if fin:
+                self._whole_message(opcode, payload)
+                return
+            self._message_opcode = opcode
+        kind = self._message_opcode
+        self._message_size += len(payload)
+        if fin:
+            self._message_opcode = None
+            self._message_size = 0
+        if self._state is not State.OPEN:
+            return  # closing: framing is still checked, content is dropped
         if kind == OP_TEXT:
-            self._utf8.reset()
-            self._events.append(TextMessage(payload.decode("utf-8")))
+            self._text_parts.append(self._decode_fragment(payload, final=fin))
+            if fin:
+                text, self._text_parts = "".join(self._text_parts), []
+                self._events.append(TextMessage(text))
         else:
-            self._events.append(BinaryMessage(payload))
+            self._parts.append(payload)
+            if fin:
+                data, self._parts = b"".join(self._parts), []
+                self._events.append(BinaryMessage(data))
 
-    def _close_frame(self, payload: bytes) -> None:
+    def _whole_message(self, opcode: int, payload: bytes) -> None:
+        if self._state is not State.OPEN:
+            return  # the server already said goodbye; validating text would be wasted work
+        if opcode == OP_BINARY:
+            self._events.append(BinaryMessage(payload))
+            return
+        try:
+            self._events.append(TextMessage(payload.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            raise InvalidUTF8("text message is not valid UTF-8") from exc
+
+    def _decode_fragment(self, payload: bytes, *, final: bool) -> str:
+        decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            text = decoder.decode(payload, final)
+        except UnicodeDecodeError as exc:
+            raise InvalidUTF8("text message is not valid UTF-8") from exc
+        if not final:
+            # CPython holds ED A0..ED BF (the start of a UTF-16 surrogate, never valid) as
+            # "maybe incomplete" rather than failing; the RFC wants the failure now.
+            pending = decoder.getstate()[0]
+            if pending[:1] == b"\xed" and pending[1:2] >= b"\xa0":
+                raise InvalidUTF8("text message is not valid UTF-8")
+        return text
+
+    def _close_received(self, payload: bytes) -> None:
+        if len(payload) == 1:
+            raise ProtocolError("close frame with a one-byte payload")
         code: int | None = None
         reason = ""
-        if len(payload) == 1:
-            raise ProtocolError("close frame payload of one byte")
         if payload:
-            code = int.from_bytes(payload[:2], "big")
+            code = _U16.unpack_from(payload)[0]
             if not _valid_close_code(code):
                 raise ProtocolError(f"invalid close code {code}")
             try:
@@ -334,17 +444,25 @@ class ServerConnection:
                 raise InvalidUTF8("close reason is not valid UTF-8") from exc
         self._events.append(CloseReceived(code, reason))
         if self._state is State.OPEN:
+            # Echo the code (the RFC's usual answer); an empty close is answered in kind.
             self._outgoing += close_frame(code)
             self._close_code, self._close_reason = code, reason
-        self._state = State.CLOSED
-        self._should_close = True
+        self._closed()
+
+    def _send_close(self, code: int, reason: str) -> None:
+        self._outgoing += close_frame(code, reason)
+        self._close_code, self._close_reason = code, _fit_reason(reason).decode("utf-8")
 
     def _fail(self, error: GatewayError) -> None:
         self._failure = error
         if self._state is State.OPEN:
-            self._outgoing += close_frame(error.close_code, error.message)
-            self._close_code, self._close_reason = error.close_code, error.message
+            self._send_close(error.close_code, error.message)
+        self._closed()
+
+    def _closed(self) -> None:
         self._state = State.CLOSED
         self._should_close = True
-        self._buffer.clear()
-        self._fragments = []
+        self._message_opcode = None
+        self._parts = []
+        self._text_parts = []
+        self._decoder = None
