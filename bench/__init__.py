@@ -1,0 +1,1 @@
+"""Benchmark harness: the gateway against Node socket.io and python-socketio, side by side."""

@@ -1,0 +1,150 @@
+"""``python -m bench SCENARIO [options]``: run a scenario against each server, print tables.
+
+The harness (the load generator) runs in this process on uvloop, pinned to --loadgen-cpu;
+each server is started pinned to --server-cpu.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from importlib.metadata import version
+from typing import Any
+
+import uvloop
+
+from . import proc, report
+from .scenarios.connections import ConnectionsResult, run_connections
+from .scenarios.fanout import FanoutResult, run_fanout
+from .scenarios.fleet import run_fleet
+from .scenarios.slow import run_slow
+from .servers import BENCH_DIR, NODE_PEER, SERVERS, Target, running
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x.replace("_", "")) for x in text.split(",") if x]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--servers", default=",".join(SERVERS),
+                   help="comma-separated: gateway,node,pysio")
+    p.add_argument("--server-cpu", default="0", help="CPU list for servers (taskset -c)")
+    p.add_argument("--loadgen-cpu", default="1", help="CPU list for this load generator")
+    sub = p.add_subparsers(dest="scenario", required=True)
+    f = sub.add_parser("fanout", help="N subscribers, one publisher, stepped rate")
+    f.add_argument("--subscribers", type=_ints, default=[1000], help="e.g. 1000,5000")
+    f.add_argument("--step-s", type=float, default=3.0)
+    f.add_argument("--samples", type=int, default=20, help="subscribers that timestamp")
+    fl = sub.add_parser("fleet", help="R riders at 1/s, D dashboards")
+    fl.add_argument("--riders", type=int, default=1000)
+    fl.add_argument("--dashboards", type=int, default=10)
+    fl.add_argument("--duration-s", type=float, default=10.0)
+    c = sub.add_parser("connections", help="memory per idle connection, connect rate")
+    c.add_argument("--clients", type=_ints, default=[1000, 10000])
+    c.add_argument("--gateway-clients", type=_ints, default=[],
+                   help="extra N for the gateway only, e.g. 20000")
+    s = sub.add_parser("slow", help="one subscriber stops reading during a fan-out")
+    s.add_argument("--subscribers", type=int, default=50)
+    s.add_argument("--rate", type=float, default=1000.0, help="messages/s")
+    s.add_argument("--duration-s", type=float, default=60.0)
+    s.add_argument("--pause-at-s", type=float, default=5.0)
+    return p
+
+
+def environment() -> str:
+    def run(*argv: str) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=10,
+                                  check=False).stdout.strip()
+        except OSError:
+            return "?"
+
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    node_sio = run("node", "-p", f"require('{NODE_PEER.parent}/node_modules/socket.io/"
+                   "package.json').version")
+    commit = run("git", "-C", str(BENCH_DIR.parent), "rev-parse", "--short", "HEAD")
+    return (f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; nproc {os.cpu_count()}; CPU {model}; "
+            f"RAM {mem_kb / 2**20:.1f} GiB; python {platform.python_version()}; "
+            f"node {run('node', '--version')}; socket.io {node_sio}; "
+            f"python-socketio {version('python-socketio')}; uvicorn {version('uvicorn')}; "
+            f"gateway {commit}")
+
+
+async def for_each_server(names: list[str], cpu: str | None,
+                          job: Callable[[Target], Awaitable[Any]]) -> list[Any]:
+    results = []
+    for name in names:
+        async with running(name, cpu) as target:
+            print(f"-- {name} (pid {target.pid}, port {target.port})", file=sys.stderr,
+                  flush=True)
+            try:
+                results.append(await job(target))
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                # One server failing (say, out of file descriptors) must not lose the others.
+                print(f"-- {name} failed: {exc!r}", file=sys.stderr, flush=True)
+    return results
+
+
+async def _fanout(target: Target, n: int, step_s: float, samples: int) -> FanoutResult:
+    return await run_fanout(target, n, step_s=step_s, samples=samples)
+
+
+async def _connections(target: Target, n: int) -> ConnectionsResult:
+    return await run_connections(target, n)
+
+
+async def main_async(args: argparse.Namespace) -> str:
+    names = [n for n in args.servers.split(",") if n]
+    cpu = args.server_cpu or None
+    if args.scenario == "fanout":
+        out = []
+        for n in args.subscribers:
+            out += await for_each_server(names, cpu, functools.partial(
+                _fanout, n=n, step_s=args.step_s, samples=args.samples))
+        return report.fanout(out)
+    if args.scenario == "fleet":
+        fl = await for_each_server(names, cpu, lambda t: run_fleet(
+            t, args.riders, args.dashboards, duration_s=args.duration_s))
+        return report.fleet(fl)
+    if args.scenario == "connections":
+        conns = []
+        for n in args.clients:
+            conns += await for_each_server(names, cpu, functools.partial(_connections, n=n))
+        for n in args.gateway_clients:
+            conns += await for_each_server([x for x in names if x == "gateway"], cpu,
+                                           functools.partial(_connections, n=n))
+        return report.connections(conns)
+    slow = await for_each_server(names, cpu, lambda t: run_slow(
+        t, args.subscribers, rate_msgs=args.rate, duration_s=args.duration_s,
+        pause_at_s=args.pause_at_s))
+    return report.slow(slow)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    proc.raise_nofile(200_000)
+    if args.loadgen_cpu:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, {int(c) for c in args.loadgen_cpu.split(",")})
+    tables = uvloop.run(main_async(args))
+    print(f"## {args.scenario}\n\n{environment()}\n\n{tables}\n", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""Process and socket figures read from /proc (Linux)."""
+
+from __future__ import annotations
+
+import os
+import resource
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` (utime + stime from /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is the state (field 3); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+def self_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def raise_nofile(want: int = 65536) -> int:
+    """Raise RLIMIT_NOFILE (children inherit it); returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= want:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def tcp_state(local_port: int, remote_port: int) -> str | None:
+    """State of the loopback TCP socket ``local_port`` -> ``remote_port``, None if gone."""
+    names = {"01": "ESTABLISHED", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT",
+             "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0B": "CLOSING"}
+    want_local, want_remote = f":{local_port:04X}", f":{remote_port:04X}"
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            parts = line.split(None, 4)
+            if parts[1].endswith(want_local) and parts[2].endswith(want_remote):
+                return names.get(parts[3], parts[3])
+    return None

@@ -1,0 +1,1 @@
+"""The benchmark scenarios: fan-out, fleet, connections and slow consumer."""
