@@ -13,6 +13,6 @@ fi
 command -v node >/dev/null || { echo "node is required for the interop tests" >&2; exit 1; }
 (cd tests/interop/node && npm ci --no-audit --no-fund --silent)
 
-.venv/bin/ruff check src tests
+.venv/bin/ruff check src tests bench
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
