@@ -15,6 +15,10 @@ from typing import Any
 from ..errors import AuthenticationError
 from ..messages import Credentials
 
+# Registered JWT claims and Firebase's bookkeeping: checked here, then not kept.
+VERIFICATION_CLAIMS = frozenset({"iss", "aud", "exp", "nbf", "iat", "jti", "auth_time", "sub",
+                                 "user_id", "firebase"})
+
 
 @dataclass(frozen=True, slots=True)
 class ClaimRules:
@@ -61,7 +65,10 @@ def credentials_from_claims(
 
     uid = _subject(claims, rules.max_subject_chars)
     role = _role(claims, rules.role_claim, rules.default_role)
-    return Credentials(uid=uid, role=role, expires_at=exp, claims=MappingProxyType(claims))
+    # A connection keeps its credentials for hours: keep what applications use (custom
+    # claims, email, name), not what was only needed to verify the token.
+    kept = {k: v for k, v in claims.items() if k not in VERIFICATION_CLAIMS}
+    return Credentials(uid=uid, role=role, expires_at=exp, claims=MappingProxyType(kept))
 
 
 def _check_issuer(claims: dict[str, Any], expected: str) -> None:

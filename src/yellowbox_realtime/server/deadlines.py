@@ -45,6 +45,9 @@ class Deadlines:
     def after(self, delay: float, callback: Callable[[], None]) -> Deadline:
         return self.at(self._loop.time() + delay, callback)
 
+    def now(self) -> float:
+        return self._loop.time()
+
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

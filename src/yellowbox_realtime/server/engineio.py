@@ -42,6 +42,10 @@ UNSUPPORTED_VERSION = (5, "Unsupported protocol version")
 
 NOOP = b"6"
 
+# Headers not kept for a session's lifetime: credentials and cookies (which can be large and
+# must not end up in logs) and the one-time WebSocket key.
+UNKEPT_HEADERS = frozenset({"authorization", "cookie", "sec-websocket-key"})
+
 
 class EngineHandler(Protocol):
     """The layer above (Socket.IO) receives a session's life through these calls."""
@@ -55,7 +59,7 @@ class EngineHandler(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class HandshakeInfo:
-    """What the HTTP request that opened the session said, for authentication and logs."""
+    """What the request that opened the session said (without cookies and credentials)."""
 
     headers: dict[str, str]
     query: dict[str, str]
@@ -416,7 +420,8 @@ class EngineServer:
             return
         sid = base64.urlsafe_b64encode(secrets.token_bytes(15)).decode()
         info = HandshakeInfo(
-            headers=request.headers, query=request.query,
+            headers={k: v for k, v in request.headers.items() if k not in UNKEPT_HEADERS},
+            query=request.query,
             address=request.client[0] if request.client else "",
             url=request.path + ("?" + request.query_string if request.query_string else ""))
         session = EngineSession(self, sid, info)

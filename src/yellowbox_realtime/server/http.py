@@ -12,7 +12,6 @@ connections enforces the timeouts; no timer per connection.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
@@ -78,7 +77,16 @@ def reason_phrase(status: int) -> str:
 
 
 class HttpConnection(asyncio.Protocol):
-    """One TCP connection in its HTTP phase (and its upgraded life, if any)."""
+    """One TCP connection in its HTTP phase (and its upgraded life, if any).
+
+    Upgraded connections live for hours by the thousand, so the HTTP machinery (parser,
+    request, buffers) is released at the upgrade and the attributes are slotted.
+    """
+
+    __slots__ = ("_body", "_body_size", "_chunked", "_closed", "_header_bytes", "_held",
+                 "_in_flight", "_keep_alive", "_message_complete", "_parser", "_raw_headers",
+                 "_ready", "_request", "_response_started", "_url", "client", "deadline",
+                 "extra_headers", "front", "on_close", "transport", "upgraded")
 
     def __init__(self, front: HttpFront) -> None:
         self.front = front
@@ -92,11 +100,12 @@ class HttpConnection(asyncio.Protocol):
         self._in_flight = False
         self._message_complete = False
         # Requests parsed but not yet handled (pipelining), and bytes not yet parsed.
-        self._ready: collections.deque[Request] = collections.deque()
+        self._ready: list[Request] = []
         self._request: Request | None = None
         self._held = bytearray()
         self._response_started = False
         self._chunked = False
+        self._keep_alive = False
         self._closed = False
         # Headers every response to the current request carries (CORS, set by a route).
         self.extra_headers: list[tuple[str, str]] = []
@@ -229,7 +238,7 @@ class HttpConnection(asyncio.Protocol):
         """Hand the next complete request to its handler, one at a time."""
         if self._in_flight or not self._ready or self._closed:
             return
-        request = self._ready.popleft()
+        request = self._ready.pop(0)
         self._in_flight = True
         self._request = request
         self._response_started = False
@@ -311,6 +320,10 @@ class HttpConnection(asyncio.Protocol):
         self.front.connections.discard(self)
         self.upgraded = upgraded
         self._response_started = True
+        self._request = None
+        self._ready = []
+        self._reset_request()
+        del self._parser  # the connection never parses HTTP again
         self.transport.write(response)
         held, self._held = bytes(self._held), bytearray()
         if held:

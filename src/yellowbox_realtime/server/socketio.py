@@ -40,13 +40,14 @@ EXPIRED_EVENT = "auth_expired"
 class SioClient:
     """Socket.IO state of one Engine.IO session."""
 
-    __slots__ = ("connect_deadline", "connecting", "decoder", "sockets")
+    __slots__ = ("connecting", "decoder", "sockets")
 
     def __init__(self, max_attachments: int) -> None:
         self.decoder = sio.Decoder(max_attachments=max_attachments)
         self.sockets: dict[str, Socket] = {}
-        self.connecting: set[str] = set()
-        self.connect_deadline: Deadline | None = None
+        # Namespaces whose CONNECT is being authenticated; rarely non-empty, so a shared
+        # empty frozenset until then.
+        self.connecting: frozenset[str] = frozenset()
 
 
 class SocketIOServer:
@@ -62,19 +63,31 @@ class SocketIOServer:
         self.namespaces = namespaces
         self._expiries: dict[Socket, Deadline] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Sessions that have not joined a namespace yet, oldest first, with their deadline;
+        # one timer for all of them, armed for the oldest.
+        self._unjoined: dict[EngineSession, float] = {}
+        self._connect_sweep: Deadline | None = None
 
     # -- EngineHandler ----------------------------------------------------------------
 
     def on_open(self, session: EngineSession) -> None:
-        client = SioClient(max_attachments=10)
-        session.state = client
+        session.state = SioClient(max_attachments=10)
+        due = self.deadlines.now() + self.engine_config.connect_timeout_ms / 1000
+        self._unjoined[session] = due
+        if self._connect_sweep is None:
+            self._connect_sweep = self.deadlines.at(due, self._close_unjoined)
 
-        def connect_timeout() -> None:
-            if not client.sockets and not session.closed:
-                session.close("connect timeout: no namespace joined", notify=True)
-
-        client.connect_deadline = self.deadlines.after(
-            self.engine_config.connect_timeout_ms / 1000, connect_timeout)
+    def _close_unjoined(self) -> None:
+        """Close sessions that joined no namespace in time; re-arm for the next oldest."""
+        self._connect_sweep = None
+        now = self.deadlines.now()
+        while self._unjoined:
+            session, due = next(iter(self._unjoined.items()))
+            if due > now:
+                self._connect_sweep = self.deadlines.at(due, self._close_unjoined)
+                return
+            del self._unjoined[session]
+            session.close("connect timeout: no namespace joined", notify=True)
 
     def on_message(self, session: EngineSession, data: str | bytes) -> None:
         client = session.state
@@ -93,8 +106,7 @@ class SocketIOServer:
         client = session.state
         if not isinstance(client, SioClient):
             return
-        if client.connect_deadline is not None:
-            client.connect_deadline.cancel()
+        self._unjoined.pop(session, None)
         for socket in tuple(client.sockets.values()):
             self._forget(socket, reason)
         client.sockets.clear()
@@ -134,7 +146,7 @@ class SocketIOServer:
             return
         if nsp in client.sockets or nsp in client.connecting:
             return
-        client.connecting.add(nsp)
+        client.connecting |= {nsp}
         auth = packet.data if isinstance(packet.data, dict) else {}
         self._spawn(self._connect(session, client, namespace, auth))
 
@@ -147,26 +159,31 @@ class SocketIOServer:
                        auth: dict[str, Any]) -> None:
         try:
             credentials = await self._authenticate(namespace, auth)
+            if credentials is not None:
+                # Verified: the credentials stand for it, and a token kept on every
+                # socket would only cost memory and risk leaking into logs.
+                auth = {k: v for k, v in auth.items() if k != "token"}
             socket = Socket(_new_id(), namespace, session, credentials, auth)
             for middleware in namespace.middlewares:
                 result = middleware(socket)
                 if asyncio.iscoroutine(result):
                     await result
         except GatewayError as exc:
-            client.connecting.discard(namespace.name)
+            client.connecting -= {namespace.name}
             if not session.closed:
                 self._refuse(session, namespace.name, exc.message, exc.to_wire())
             return
         except Exception:
-            client.connecting.discard(namespace.name)
+            client.connecting -= {namespace.name}
             log.exception("connect to %s failed", namespace.name)
             if not session.closed:
                 self._refuse(session, namespace.name, "internal error")
             return
-        client.connecting.discard(namespace.name)
+        client.connecting -= {namespace.name}
         if session.closed:
             return
         client.sockets[namespace.name] = socket
+        self._unjoined.pop(session, None)
         socket.accept()
         if credentials is not None:
             socket.join(user_room(credentials.uid))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -134,7 +133,14 @@ class Emitter:
 
 
 class Socket:
-    """One client connected to one namespace."""
+    """One client connected to one namespace.
+
+    Thousands live for hours, so the attributes are slotted and what most sockets never
+    use (application data, pending acks) is created on first use.
+    """
+
+    __slots__ = ("_acks", "_data", "_next_ack", "auth", "connected", "credentials", "id",
+                 "namespace", "rooms", "session")
 
     def __init__(self, sid: str, namespace: Namespace, session: EngineSession,
                  credentials: Credentials | None, auth: dict[str, Any]) -> None:
@@ -142,17 +148,24 @@ class Socket:
         self.namespace = namespace
         self.session = session
         self.credentials = credentials
+        # The CONNECT payload (without the token once it was verified).
         self.auth = auth
-        # Free for the application (e.g. rate-limit state).
-        self.data: dict[str, Any] = {}
         self.connected = False
         self.rooms: set[str] = set()
-        self._acks: dict[int, Callable[[list[Any]], None]] = {}
-        self._ack_ids = itertools.count()
+        self._data: dict[str, Any] | None = None
+        self._acks: dict[int, Callable[[list[Any]], None]] | None = None
+        self._next_ack = 0
 
     def __repr__(self) -> str:
         who = f"{self.credentials.uid}/{self.credentials.role}" if self.credentials else "anon"
         return f"<Socket {self.id} {self.namespace.name} {who}>"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Free for the application (per-socket state)."""
+        if self._data is None:
+            self._data = {}
+        return self._data
 
     @property
     def handshake(self) -> HandshakeInfo:
@@ -196,7 +209,10 @@ class Socket:
         if callback is None:
             self.deliver(Outgoing(event, args, self.namespace.name))
             return
-        ack_id = next(self._ack_ids)
+        ack_id = self._next_ack
+        self._next_ack += 1
+        if self._acks is None:
+            self._acks = {}
         self._acks[ack_id] = callback
         self.send_packet(sio.SioPacket(sio.SioType.EVENT, self.namespace.name,
                                        [event, *args], ack_id))
@@ -241,12 +257,12 @@ class Socket:
         self.namespace.sockets.pop(self.id, None)
         for room in tuple(self.rooms):
             self.leave(room)
-        self._acks.clear()
+        self._acks = None
         for handler in self.namespace.disconnect_handlers:
             run_handler(handler, self, reason)
 
     def received_ack(self, ack_id: int, args: list[Any]) -> None:
-        callback = self._acks.pop(ack_id, None)
+        callback = self._acks.pop(ack_id, None) if self._acks else None
         if callback is not None:
             callback(args)
 
