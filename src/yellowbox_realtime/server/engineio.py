@@ -119,6 +119,8 @@ class EngineSession:
         self._poll_queue.append(packet)
         self._poll_size += len(packet) + 1
         if self._poll_size > self.server.config.max_polling_buffer_bytes:
+            log.warning("disconnecting slow polling consumer %s: more than %d bytes queued",
+                        self.sid, self.server.config.max_polling_buffer_bytes)
             self.close("slow consumer: polling buffer full", notify=False)
             return
         if self._poll_conn is not None and len(self._poll_queue) == 1:
@@ -303,7 +305,9 @@ class WebSocketTransport:
 
     def _overflow(self) -> None:
         # The queued data is dropped; the close frame is the last thing the client reads.
-        log.info("disconnecting slow consumer %s", self.session.sid if self.session else "-")
+        # Warning: the client cannot read the reason, so the log is where it is seen.
+        log.warning("disconnecting slow consumer %s: more than %d bytes unsent",
+                    self.session.sid if self.session else "-", self.out.limit)
         if self.conn.transport is not None and not self.conn.closed:
             self.conn.transport.write(ws.close_frame(1008, "slow consumer"))
             self.conn.close()
