@@ -12,14 +12,17 @@ import asyncio
 import heapq
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 
 class Deadline:
-    __slots__ = ("callback", "cancelled", "when")
+    __slots__ = ("args", "callback", "cancelled", "when")
 
-    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+    def __init__(self, when: float, callback: Callable[..., None], args: tuple[Any, ...]) -> None:
         self.when = when
         self.callback = callback
+        # Arguments rather than a closure: one per socket adds up (token expiries).
+        self.args = args
         self.cancelled = False
 
     def cancel(self) -> None:
@@ -34,16 +37,16 @@ class Deadlines:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
 
-    def at(self, when: float, callback: Callable[[], None]) -> Deadline:
-        """Run ``callback`` at loop time ``when`` unless cancelled first."""
-        deadline = Deadline(when, callback)
+    def at(self, when: float, callback: Callable[..., None], *args: Any) -> Deadline:
+        """Run ``callback(*args)`` at loop time ``when`` unless cancelled first."""
+        deadline = Deadline(when, callback, args)
         heapq.heappush(self._heap, (when, next(self._counter), deadline))
         if when < self._timer_at:
             self._arm(when)
         return deadline
 
-    def after(self, delay: float, callback: Callable[[], None]) -> Deadline:
-        return self.at(self._loop.time() + delay, callback)
+    def after(self, delay: float, callback: Callable[..., None], *args: Any) -> Deadline:
+        return self.at(self._loop.time() + delay, callback, *args)
 
     def now(self) -> float:
         return self._loop.time()
@@ -66,7 +69,7 @@ class Deadlines:
         while self._heap and self._heap[0][0] <= now:
             _, _, deadline = heapq.heappop(self._heap)
             if not deadline.cancelled:
-                deadline.callback()
+                deadline.callback(*deadline.args)
         while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
         if self._heap:

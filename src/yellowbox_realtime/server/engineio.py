@@ -42,9 +42,12 @@ UNSUPPORTED_VERSION = (5, "Unsupported protocol version")
 
 NOOP = b"6"
 
-# Headers not kept for a session's lifetime: credentials and cookies (which can be large and
-# must not end up in logs) and the one-time WebSocket key.
-UNKEPT_HEADERS = frozenset({"authorization", "cookie", "sec-websocket-key"})
+# Not kept for a session's lifetime: credentials and cookies (which can be large and must not
+# end up in logs), and what only served the handshake itself.
+UNKEPT_HEADERS = frozenset({"authorization", "cookie", "connection", "upgrade",
+                            "sec-websocket-key", "sec-websocket-version",
+                            "sec-websocket-extensions"})
+ENGINE_QUERY = frozenset({"EIO", "transport", "sid", "t"})
 
 
 class EngineHandler(Protocol):
@@ -425,7 +428,7 @@ class EngineServer:
         sid = base64.urlsafe_b64encode(secrets.token_bytes(15)).decode()
         info = HandshakeInfo(
             headers={k: v for k, v in request.headers.items() if k not in UNKEPT_HEADERS},
-            query=request.query,
+            query={k: v for k, v in request.query.items() if k not in ENGINE_QUERY},
             address=request.client[0] if request.client else "",
             url=request.path + ("?" + request.query_string if request.query_string else ""))
         session = EngineSession(self, sid, info)
@@ -455,7 +458,7 @@ class EngineServer:
         elif session is not None:
             session.upgrading = transport
             self.deadlines.after(self.config.upgrade_timeout_ms / 1000,
-                                 lambda: self._upgrade_expired(session, transport))
+                                 self._upgrade_expired, session, transport)
         conn.upgrade(transport, ws.upgrade_response(accept))
         return True
 

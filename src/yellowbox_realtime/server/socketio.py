@@ -227,14 +227,14 @@ class SocketIOServer:
         if previous is not None:
             previous.cancel()
         delay = max(0.0, credentials.expires_at - time.time())
-        self._expiries[socket] = self.deadlines.after(delay, lambda: self._expired(socket))
+        self._expiries[socket] = self.deadlines.after(delay, self._expired, socket)
 
     def _expired(self, socket: Socket) -> None:
         if not socket.connected:
             return
         grace = self.auth_config.refresh_grace_s
         socket.emit(REFRESH_REQUIRED_EVENT, {"reason": "token expired", "graceSeconds": grace})
-        self._expiries[socket] = self.deadlines.after(grace, lambda: self._evict(socket))
+        self._expiries[socket] = self.deadlines.after(grace, self._evict, socket)
 
     def _evict(self, socket: Socket) -> None:
         self._expiries.pop(socket, None)
