@@ -90,10 +90,10 @@ def test_comments_and_retry_blocks() -> None:
     assert parser.last_event_id is None
 
 
-single_line = st.text(st.characters(exclude_characters="\r\n\0"))
+single_line = st.text(st.characters(codec="utf-8", exclude_characters="\r\n\0"))
 
 
-@given(data=st.text(), event=st.none() | single_line.filter(bool),
+@given(data=st.text(st.characters(codec="utf-8")), event=st.none() | single_line.filter(bool),
        id=st.none() | single_line, retry=st.none() | st.integers(0, 2**40),
        cuts=st.lists(st.integers(0, 10_000), max_size=6))
 def test_round_trip(data: str, event: str | None, id: str | None, retry: int | None,
@@ -258,3 +258,10 @@ def test_stream_position_refuses_what_could_not_be_parsed_back(epoch: str,
 def test_event_id_round_trip(epoch: str, offset: int) -> None:
     position = StreamPosition(epoch, offset)
     assert parse_last_event_id(format_event_id(position)) == position
+
+
+@pytest.mark.parametrize("field", ["data", "event", "id"])
+def test_lone_surrogates_are_refused(field: str) -> None:
+    kwargs = {"data": "ok", field: "bad\ud800"}
+    with pytest.raises(ValueError, match="lone surrogate"):
+        encode_event(**kwargs)  # type: ignore[arg-type]

@@ -87,7 +87,11 @@ def encode_event(data: str, *, event: str | None = None, id: str | None = None,
         head += f"id: {id}\n"
     if retry_ms is not None:
         head += f"retry: {_retry(retry_ms)}\n"
-    return f"{head}data: {_NEWLINE.sub(_NEXT_DATA_LINE, data)}\n\n".encode()
+    try:
+        return f"{head}data: {_NEWLINE.sub(_NEXT_DATA_LINE, data)}\n\n".encode()
+    except UnicodeEncodeError as exc:
+        # A lone surrogate has no UTF-8 form; the stream must stay valid UTF-8.
+        raise ValueError("event text is not valid Unicode (a lone surrogate)") from exc
 
 
 def encode_comment(text: str = "") -> bytes:
