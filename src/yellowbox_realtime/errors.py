@@ -45,6 +45,12 @@ class InvalidUTF8(ProtocolError):
     close_code = 1007
 
 
+class UpgradeRequired(ProtocolError):
+    """A WebSocket handshake asked for a protocol version we do not speak (RFC 6455 4.2.2)."""
+
+    http_status = 426
+
+
 class PayloadTooLarge(ProtocolError):
     """A frame, message or body is bigger than the configured limit."""
 

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yellowbox_realtime.errors import GatewayError, InvalidUTF8, PayloadTooLarge, ProtocolError
+from yellowbox_realtime.errors import (
+    GatewayError,
+    InvalidUTF8,
+    PayloadTooLarge,
+    ProtocolError,
+    UpgradeRequired,
+)
 from yellowbox_realtime.protocol import websocket as ws
 from yellowbox_realtime.protocol.websocket import (
     BinaryMessage,
@@ -560,3 +566,11 @@ def test_arbitrary_bytes_never_raise(chunks: list[bytes]) -> None:
     if failure is not None:  # whatever came before it (pongs), the close frame comes last
         assert conn.data_to_send().endswith(ws.close_frame(failure.close_code, failure.message))
         assert_closed(conn)
+
+
+def test_a_wrong_version_is_an_upgrade_required_error() -> None:
+    with pytest.raises(UpgradeRequired) as info:
+        ws.check_upgrade("GET", {"upgrade": "websocket", "connection": "Upgrade",
+                                 "sec-websocket-version": "8",
+                                 "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert info.value.http_status == 426

@@ -178,3 +178,13 @@ async def test_an_upgrade_that_never_probes_times_out_and_polling_carries_on(
         assert posted.text == "ok"
         answer = await client.get(eio_url(gateway, transport="polling", sid=sid))
         assert answer.text.startswith("44")
+
+
+async def test_an_unsupported_websocket_version_gets_426_naming_ours(gateway: Gateway) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(eio_url(gateway, transport="websocket"), headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "8",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert response.status_code == 426
+    assert response.headers["sec-websocket-version"] == "13"
+    assert "version 13 is required" in response.json()["detail"]

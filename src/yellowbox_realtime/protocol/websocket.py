@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ..errors import GatewayError, InvalidUTF8, PayloadTooLarge, ProtocolError
+from ..errors import GatewayError, InvalidUTF8, PayloadTooLarge, ProtocolError, UpgradeRequired
 
 OP_CONTINUATION = 0x0
 OP_TEXT = 0x1
@@ -60,7 +60,7 @@ def check_upgrade(method: str, headers: Mapping[str, str]) -> str:
         raise ProtocolError("missing 'Connection: Upgrade' header")
     version = headers.get("sec-websocket-version", "").strip()
     if version != "13":
-        raise ProtocolError(
+        raise UpgradeRequired(
             f"unsupported WebSocket version {version or '(none)'}: version 13 is required")
     key = headers.get("sec-websocket-key", "").strip()
     try:

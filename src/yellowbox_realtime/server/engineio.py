@@ -450,7 +450,10 @@ class EngineServer:
         try:
             accept = ws.check_upgrade(request.method, request.headers)
         except GatewayError as exc:
-            self.respond_error(conn, BAD_REQUEST, detail=exc.message)
+            if exc.http_status == 426:
+                # RFC 6455 4.2.2: say which version we speak.
+                conn.extra_headers.append(("Sec-WebSocket-Version", "13"))
+            self.respond_error(conn, BAD_REQUEST, detail=exc.message, status=exc.http_status)
             return False
         transport = WebSocketTransport(self, conn, session)
         if handshake and session is not None:
