@@ -1,4 +1,5 @@
 import json
+from collections.abc import Callable
 
 from yellowbox_realtime.core.hub import Hub, Outgoing
 
@@ -9,6 +10,10 @@ class Recorder:
 
     def deliver(self, message: Outgoing) -> None:
         self.received.append(message)
+
+    @property
+    def sink(self) -> Callable[[Outgoing], None]:
+        return self.deliver
 
 
 def test_publish_reaches_every_subscriber_once() -> None:

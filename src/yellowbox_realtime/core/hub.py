@@ -11,7 +11,7 @@ append. No task, timer or await per recipient.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from ..protocol import socketio
@@ -65,26 +65,35 @@ class Outgoing:
         return self._polling
 
 
+Sink = Callable[[Outgoing], None]
+
+
 class Subscriber(Protocol):
     """Anything that can receive published events: a Socket.IO socket, an SSE stream."""
 
     def deliver(self, message: Outgoing) -> None:
         """Queue the message for sending; must not block, await or raise."""
 
+    @property
+    def sink(self) -> Sink:
+        """What the hub calls per delivery: ``deliver`` or the connection's own queueing
+        method, so a broadcast costs as few calls per recipient as possible. Must stay valid
+        while the subscription lasts."""
+
 
 class Hub:
     """Channel membership and local fan-out."""
 
     def __init__(self) -> None:
-        # dict as an insertion-ordered set: deliveries follow subscription order.
-        self._channels: dict[str, dict[Subscriber, None]] = {}
+        # Subscriber -> its sink, insertion-ordered: deliveries follow subscription order.
+        self._channels: dict[str, dict[Subscriber, Sink]] = {}
 
     def subscribe(self, channel: str, subscriber: Subscriber) -> bool:
         """Add a subscriber; returns False if it was already there."""
         members = self._channels.setdefault(channel, {})
         if subscriber in members:
             return False
-        members[subscriber] = None
+        members[subscriber] = subscriber.sink
         return True
 
     def unsubscribe(self, channel: str, subscriber: Subscriber) -> bool:
@@ -113,16 +122,16 @@ class Hub:
             if not members:
                 return 0
             # A copy, because a delivery may end a subscription (a slow consumer is cut).
-            recipients = tuple(members)
-            for subscriber in recipients:
-                subscriber.deliver(message)
-            return len(recipients)
+            sinks = tuple(members.values())
+            for sink in sinks:
+                sink(message)
+            return len(sinks)
         seen: set[Subscriber] = set(exclude)
         delivered = 0
         for channel in channels:
-            for subscriber in tuple(self._channels.get(channel, ())):
+            for subscriber, sink in tuple(self._channels.get(channel, {}).items()):
                 if subscriber not in seen:
                     seen.add(subscriber)
-                    subscriber.deliver(message)
+                    sink(message)
                     delivered += 1
         return delivered

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ..core.hub import Hub, Outgoing
+from ..core.hub import Hub, Outgoing, Sink
 from ..errors import AckTimeout, Disconnected, GatewayError
 from ..messages import Credentials
 from ..protocol import socketio as sio
@@ -200,6 +200,12 @@ class Socket:
     def deliver(self, message: Outgoing) -> None:
         if self.connected:
             self.session.deliver(message)
+
+    @property
+    def sink(self) -> Sink:
+        # The hub calls the session directly: a socket leaves its rooms when it closes, and a
+        # closed session drops what it is given.
+        return self.session.deliver
 
     def emit(self, event: str, *args: Any,
              callback: Callable[[list[Any]], None] | None = None) -> None:
