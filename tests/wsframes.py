@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import struct
 
+RFC_MASK = bytes.fromhex("37fa213d")  # the mask of the examples in RFC 6455 5.7
 
-def client_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, mask: bool = True,
-                 rsv: int = 0, length_form: str = "minimal") -> bytes:
-    """A frame as a client sends it (masked, unless told not to)."""
-    first = (0x80 if fin else 0) | (rsv << 4) | opcode
+
+def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, masked: bool = True,
+          rsv: int = 0, length_field: int | None = None, mask: bytes = RFC_MASK) -> bytes:
+    """A frame as a client sends it. ``length_field`` forces 7, 16 or 64 bits of length, even
+    where that is not the minimal encoding. Masking is a plain byte loop on purpose: it is the
+    reference the server's fast unmasking is checked against."""
+    first = (0x80 if fin else 0) | rsv << 4 | opcode
+    mask_bit = 0x80 if masked else 0
     length = len(payload)
-    mask_bit = 0x80 if mask else 0
-    if length_form == "16" or (length_form == "minimal" and 126 <= length < 1 << 16):
-        head = bytes((first, mask_bit | 126)) + struct.pack("!H", length)
-    elif length_form == "64" or (length_form == "minimal" and length >= 1 << 16):
-        head = bytes((first, mask_bit | 127)) + struct.pack("!Q", length)
-    else:
+    bits = length_field or (7 if length < 126 else 16 if length < 1 << 16 else 64)
+    if bits == 7:
         head = bytes((first, mask_bit | length))
-    if not mask:
+    elif bits == 16:
+        head = bytes((first, mask_bit | 126)) + struct.pack("!H", length)
+    else:
+        head = bytes((first, mask_bit | 127)) + struct.pack("!Q", length)
+    if not masked:
         return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return head + mask + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.wsframes import RFC_MASK, frame
 from yellowbox_realtime.errors import (
     GatewayError,
     InvalidUTF8,
@@ -27,28 +28,6 @@ from yellowbox_realtime.protocol.websocket import (
     State,
     TextMessage,
 )
-
-RFC_MASK = bytes.fromhex("37fa213d")  # the mask of the examples in RFC 6455 5.7
-
-
-def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, masked: bool = True,
-          rsv: int = 0, length_field: int | None = None, mask: bytes = RFC_MASK) -> bytes:
-    """A frame as a client sends it. ``length_field`` forces 7, 16 or 64 bits of length, even
-    where that is not the minimal encoding. Masking is a plain byte loop on purpose: it is the
-    reference the server's fast unmasking is checked against."""
-    first = (0x80 if fin else 0) | rsv << 4 | opcode
-    mask_bit = 0x80 if masked else 0
-    length = len(payload)
-    bits = length_field or (7 if length < 126 else 16 if length < 1 << 16 else 64)
-    if bits == 7:
-        head = bytes((first, mask_bit | length))
-    elif bits == 16:
-        head = bytes((first, mask_bit | 126)) + struct.pack("!H", length)
-    else:
-        head = bytes((first, mask_bit | 127)) + struct.pack("!Q", length)
-    if not masked:
-        return head + payload
-    return head + mask + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
 
 
 def feed(*chunks: bytes | bytearray | memoryview,

@@ -11,7 +11,7 @@ import socket
 import socketio
 
 from tests.conftest import MakeGateway, MakeToken, gateway_config
-from tests.wsframes import client_frame
+from tests.wsframes import frame
 from yellowbox_realtime.protocol.websocket import OP_TEXT
 from yellowbox_realtime.server.sockets import Socket
 
@@ -31,7 +31,7 @@ async def stalled_client(port: int, token: str) -> socket.socket:
     received = b""
     while b"0{" not in received:
         received += await asyncio.wait_for(loop.sock_recv(sock, 65536), 5)
-    await loop.sock_sendall(sock, client_frame(
+    await loop.sock_sendall(sock, frame(
         OP_TEXT, b"40" + json.dumps({"token": token}).encode()))
     while b'40{"sid"' not in received:
         chunk = await asyncio.wait_for(loop.sock_recv(sock, 65536), 5)
