@@ -14,6 +14,7 @@ from tests.auth.support import PROJECT, KeyServer, firebase_claims, self_signed_
 from tests.conftest import DEV_SECRET, MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.auth.dev import DEV_AUDIENCE, DEV_ISSUER
+from yellowbox_realtime.errors import AckTimeout
 
 from .nodeclient import NodeDriver
 
@@ -219,3 +220,17 @@ async def test_server_disconnect_and_token_refresh(make_gateway: MakeGateway,
     gone = await node_driver.expect("short", "disconnect")
     assert gone["reason"] == "io server disconnect"
     assert (await node_driver.command("state", name="renews"))["connected"] is True
+
+
+async def test_an_unanswered_server_call_times_out_and_is_forgotten(
+        gateway: Gateway, node_driver: NodeDriver, make_token: MakeToken) -> None:
+    sockets: list[Any] = []
+    gateway.main.on_connect(sockets.append)
+    await connect(node_driver, gateway, "c", make_token("ops-1", "operations"))
+    await node_driver.command("on_ack", name="c", event="answered", reply=["yes"])
+    # socket.io-client acks only when its handler calls back; nothing handles "unanswered".
+    with pytest.raises(AckTimeout, match="no acknowledgement for 'unanswered'"):
+        await sockets[0].call("unanswered", {"n": 1}, timeout=0.2)
+    assert sockets[0].pending_acks == 0
+    assert await sockets[0].call("answered", timeout=5) == ["yes"]
+    assert sockets[0].pending_acks == 0

@@ -264,3 +264,4 @@ async def test_handler_failures_are_reported_without_leaking_details(
     assert await client.sio.call("type_bug", 1, timeout=5) == {"ok": False,
                                                                "error": "internal error"}
     assert await client.sio.call("one_arg", 41, timeout=5) == 42
+

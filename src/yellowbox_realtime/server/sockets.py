@@ -215,6 +215,10 @@ class Socket:
         if callback is None:
             self.deliver(Outgoing(event, args, self.namespace.name))
             return
+        self._emit_with_ack(event, args, callback)
+
+    def _emit_with_ack(self, event: str, args: tuple[Any, ...],
+                       callback: Callable[[list[Any]], None]) -> int:
         ack_id = self._next_ack
         self._next_ack += 1
         if self._acks is None:
@@ -222,20 +226,31 @@ class Socket:
         self._acks[ack_id] = callback
         self.send_packet(sio.SioPacket(sio.SioType.EVENT, self.namespace.name,
                                        [event, *args], ack_id))
+        return ack_id
 
     async def call(self, event: str, *args: Any, timeout: float = 10.0) -> list[Any]:
-        """Emit and wait for the client's acknowledgement."""
+        """Emit and wait for the client's acknowledgement (AckTimeout after ``timeout``)."""
+        if not self.connected:
+            raise Disconnected(f"socket {self.id} is not connected")
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
 
         def resolve(result: list[Any]) -> None:
             if not future.done():
                 future.set_result(result)
 
-        self.emit(event, *args, callback=resolve)
+        ack_id = self._emit_with_ack(event, args, resolve)
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError as exc:
             raise AckTimeout(f"no acknowledgement for {event!r} within {timeout} s") from exc
+        finally:
+            # An ack that never came must not stay registered for the socket's lifetime.
+            if self._acks is not None:
+                self._acks.pop(ack_id, None)
+
+    @property
+    def pending_acks(self) -> int:
+        return len(self._acks) if self._acks else 0
 
     def send_packet(self, packet: sio.SioPacket) -> None:
         text, attachments = sio.encode(packet)
