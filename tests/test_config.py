@@ -56,3 +56,12 @@ def test_invalid_values_name_the_key(data: dict[str, dict[str, object]], env: di
 
 def test_unrelated_environment_is_ignored() -> None:
     assert Config.from_sources(env={"HOME": "/root", "PATH": "/bin"}) == Config()
+
+
+def test_policy_entries_come_from_toml_tables() -> None:
+    config = Config.from_sources({"policy": {"subscribe": {"rider_locations": ["finance"]},
+                                             "publish": {"rider_sos": ["rider"]}}})
+    assert config.policy.subscribe == {"rider_locations": ("finance",)}
+    assert config.policy.publish == {"rider_sos": ("rider",)}
+    with pytest.raises(ConfigError, match=r"policy\.subscribe: expected a table"):
+        Config.from_sources(env={"YBRT_POLICY_SUBSCRIBE": "rider_locations=finance"})

@@ -58,7 +58,8 @@ class Gateway:
             authenticator = build_authenticator(self.config.auth,
                                                 dev_secret or self.config.auth.dev_secret)
         self.authenticator = authenticator
-        self.policy = policy or Policy()
+        self.policy = policy or Policy.with_overrides(self.config.policy.subscribe,
+                                                      self.config.policy.publish)
         self.hub = Hub()
         self.namespaces: dict[str, Namespace] = {}
         self.main = self.of("/")

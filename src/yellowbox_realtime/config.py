@@ -138,6 +138,14 @@ class RidersConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """Entries that replace the default authorization table's (channel or event -> roles)."""
+
+    subscribe: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    publish: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The gateway's whole configuration."""
 
@@ -145,6 +153,7 @@ class Config:
     engineio: EngineIOConfig = field(default_factory=EngineIOConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     riders: RidersConfig = field(default_factory=RidersConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     @classmethod
     def from_sources(
@@ -197,6 +206,11 @@ def _coerce(where: str, hint: Any, raw: Any) -> Any:
             allowed = ", ".join(map(str, typing.get_args(hint)))
             raise ConfigError(f"{where}: expected one of {allowed}, got {raw!r}")
         return raw
+    if origin is Mapping:
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where}: expected a table (in the TOML file), got {raw!r}")
+        value_hint = typing.get_args(hint)[1]
+        return {str(k): _coerce(f"{where}.{k}", value_hint, v) for k, v in raw.items()}
     if origin is tuple:
         items = [s.strip() for s in raw.split(",") if s.strip()] if isinstance(raw, str) else raw
         if not isinstance(items, list | tuple):

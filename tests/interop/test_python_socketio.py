@@ -265,3 +265,21 @@ async def test_handler_failures_are_reported_without_leaking_details(
                                                                "error": "internal error"}
     assert await client.sio.call("one_arg", 41, timeout=5) == 42
 
+
+
+async def test_the_policy_table_comes_from_configuration(make_gateway: MakeGateway,
+                                                         make_token: MakeToken) -> None:
+    from tests.conftest import gateway_config
+
+    gateway = await make_gateway(gateway_config(
+        policy={"subscribe": {"rider_locations": ["finance"]}}))
+    client = Client()
+    await client.sio.connect(gateway.url, auth={"token": make_token("fin-1", "finance")},
+                             transports=["websocket"], wait_timeout=5)
+    try:
+        assert await client.sio.call("subscribe_rider_locations", timeout=5) == {
+            "ok": True, "channel": "rider_locations"}
+        assert await client.sio.call("subscribe_expense_updates", timeout=5) == {
+            "ok": True, "channel": "expense_updates"}  # the other defaults stay
+    finally:
+        await client.sio.disconnect()
