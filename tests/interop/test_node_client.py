@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,7 @@ from tests.auth.support import PROJECT, KeyServer, firebase_claims, self_signed_
 from tests.conftest import DEV_SECRET, MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.auth.dev import DEV_AUDIENCE, DEV_ISSUER
-from yellowbox_realtime.errors import AckTimeout
+from yellowbox_realtime.errors import AckTimeout, Disconnected
 
 from .nodeclient import NodeDriver
 
@@ -234,3 +235,15 @@ async def test_an_unanswered_server_call_times_out_and_is_forgotten(
     assert sockets[0].pending_acks == 0
     assert await sockets[0].call("answered", timeout=5) == ["yes"]
     assert sockets[0].pending_acks == 0
+
+
+async def test_a_call_fails_at_once_when_the_client_goes(gateway: Gateway,
+                                                         node_driver: NodeDriver,
+                                                         make_token: MakeToken) -> None:
+    sockets: list[Any] = []
+    gateway.main.on_connect(sockets.append)
+    await connect(node_driver, gateway, "c", make_token("ops-1", "operations"))
+    pending = asyncio.ensure_future(sockets[0].call("unanswered", timeout=30))
+    await node_driver.command("disconnect", name="c")
+    with pytest.raises(Disconnected, match="socket closed before it answered"):
+        await asyncio.wait_for(pending, 5)  # well before the call's own 30 s timeout

@@ -42,6 +42,8 @@ Middleware: TypeAlias = Callable[["Socket"], Awaitable[None] | None]
 
 ERROR_EVENT = "gateway_error"
 
+AckWaiter: TypeAlias = "Callable[[list[Any]], None] | asyncio.Future[list[Any]]"
+
 
 def user_room(uid: str) -> str:
     return f"user:{uid}"
@@ -153,7 +155,8 @@ class Socket:
         self.connected = False
         self.rooms: set[str] = set()
         self._data: dict[str, Any] | None = None
-        self._acks: dict[int, Callable[[list[Any]], None]] | None = None
+        # Ack id -> a callback, or the future a call() awaits (failed if the socket closes).
+        self._acks: dict[int, AckWaiter] | None = None
         self._next_ack = 0
 
     def __repr__(self) -> str:
@@ -217,8 +220,7 @@ class Socket:
             return
         self._emit_with_ack(event, args, callback)
 
-    def _emit_with_ack(self, event: str, args: tuple[Any, ...],
-                       callback: Callable[[list[Any]], None]) -> int:
+    def _emit_with_ack(self, event: str, args: tuple[Any, ...], callback: AckWaiter) -> int:
         ack_id = self._next_ack
         self._next_ack += 1
         if self._acks is None:
@@ -233,12 +235,7 @@ class Socket:
         if not self.connected:
             raise Disconnected(f"socket {self.id} is not connected")
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-
-        def resolve(result: list[Any]) -> None:
-            if not future.done():
-                future.set_result(result)
-
-        ack_id = self._emit_with_ack(event, args, resolve)
+        ack_id = self._emit_with_ack(event, args, future)
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError as exc:
@@ -278,14 +275,20 @@ class Socket:
         self.namespace.sockets.pop(self.id, None)
         for room in tuple(self.rooms):
             self.leave(room)
-        self._acks = None
+        pending, self._acks = self._acks, None
+        for waiter in (pending or {}).values():
+            if isinstance(waiter, asyncio.Future) and not waiter.done():
+                waiter.set_exception(Disconnected(f"socket closed before it answered: {reason}"))
         for handler in self.namespace.disconnect_handlers:
             run_handler(handler, self, reason)
 
     def received_ack(self, ack_id: int, args: list[Any]) -> None:
-        callback = self._acks.pop(ack_id, None) if self._acks else None
-        if callback is not None:
-            callback(args)
+        waiter = self._acks.pop(ack_id, None) if self._acks else None
+        if isinstance(waiter, asyncio.Future):
+            if not waiter.done():
+                waiter.set_result(args)
+        elif waiter is not None:
+            waiter(args)
 
     def received_event(self, event: str, args: list[Any], ack_id: int | None) -> None:
         entry = self.namespace.handlers.get(event)
