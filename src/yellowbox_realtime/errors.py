@@ -23,10 +23,6 @@ class GatewayError(Exception):
         super().__init__(message)
         self.message = message
 
-    def to_wire(self) -> dict[str, object]:
-        """The JSON shape sent to clients (Socket.IO CONNECT_ERROR data, error acks, HTTP)."""
-        return {"message": self.message}
-
 
 class ConfigError(GatewayError):
     """The configuration is invalid; the message names the key."""

@@ -108,9 +108,6 @@ class Hub:
     def count(self, channel: str) -> int:
         return len(self._channels.get(channel, ()))
 
-    def members(self, channel: str) -> Iterable[Subscriber]:
-        return tuple(self._channels.get(channel, ()))
-
     def channels(self) -> Iterable[str]:
         return tuple(self._channels)
 

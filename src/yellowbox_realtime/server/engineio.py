@@ -90,10 +90,6 @@ class EngineSession:
         self._poll_size = 0
         self._poll_conn: HttpConnection | None = None
 
-    @property
-    def transport_name(self) -> str:
-        return "websocket" if self.websocket is not None else "polling"
-
     # -- sending ----------------------------------------------------------------------
 
     def deliver(self, message: Outgoing) -> None:

@@ -18,7 +18,6 @@ import base64
 import logging
 import secrets
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 from ..auth.base import Authenticator
@@ -28,7 +27,7 @@ from ..messages import Credentials
 from ..protocol import socketio as sio
 from .deadlines import Deadline, Deadlines
 from .engineio import EngineSession
-from .sockets import Namespace, Socket, role_room, run_handler, user_room
+from .sockets import Namespace, Socket, role_room, run_handler, spawn, user_room
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,6 @@ class SocketIOServer:
         self.deadlines = deadlines
         self.namespaces = namespaces
         self._expiries: dict[Socket, Deadline] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         # Sessions that have not joined a namespace yet, oldest first, with their deadline;
         # one timer for all of them, armed for the oldest.
         self._unjoined: dict[EngineSession, float] = {}
@@ -122,7 +120,7 @@ class SocketIOServer:
                 return
             data = packet.data
             if data[0] == REFRESH_EVENT and socket.credentials is not None:
-                self._spawn(self._refresh(socket, data[1:], packet.id))
+                spawn(self._refresh(socket, data[1:], packet.id))
             else:
                 socket.received_event(data[0], data[1:], packet.id)
         elif kind is sio.SioType.ACK:
@@ -148,12 +146,7 @@ class SocketIOServer:
             return
         client.connecting |= {nsp}
         auth = packet.data if isinstance(packet.data, dict) else {}
-        self._spawn(self._connect(session, client, namespace, auth))
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        spawn(self._connect(session, client, namespace, auth))
 
     async def _connect(self, session: EngineSession, client: SioClient, namespace: Namespace,
                        auth: dict[str, Any]) -> None:
@@ -171,7 +164,7 @@ class SocketIOServer:
         except GatewayError as exc:
             client.connecting -= {namespace.name}
             if not session.closed:
-                self._refuse(session, namespace.name, exc.message, exc.to_wire())
+                self._refuse(session, namespace.name, exc.message)
             return
         except Exception:
             client.connecting -= {namespace.name}
@@ -203,12 +196,10 @@ class SocketIOServer:
                 "authentication required: connect with auth: {token: <ID token>}")
         return await self.authenticator.authenticate(token)
 
-    def _refuse(self, session: EngineSession, nsp: str, message: str,
-                data: dict[str, object] | None = None) -> None:
-        payload: dict[str, object] = {"message": message}
-        if data:
-            payload.update(data)
-        text, _ = sio.encode(sio.SioPacket(sio.SioType.CONNECT_ERROR, nsp, payload))
+    def _refuse(self, session: EngineSession, nsp: str, message: str) -> None:
+        """CONNECT_ERROR: socket.io-client shows ``message`` as its connect_error."""
+        text, _ = sio.encode(sio.SioPacket(sio.SioType.CONNECT_ERROR, nsp,
+                                           {"message": message}))
         session.send_text("4" + text)
 
     def _forget(self, socket: Socket, reason: str) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..core.hub import Hub, Outgoing, Sink
@@ -297,10 +297,7 @@ class Socket:
             return
         handler, is_async = entry
         if is_async:
-            task = asyncio.get_running_loop().create_task(
-                self._run_async(handler, event, args, ack_id))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
+            spawn(self._run_async(handler, event, args, ack_id))
             return
         try:
             result = handler(self, *args)
@@ -345,7 +342,15 @@ class Socket:
             self.emit(ERROR_EVENT, {"event": event, "message": message})
 
 
+# Strong references to tasks the gateway starts for clients (asyncio keeps only weak ones).
 _background: set[asyncio.Task[Any]] = set()
+
+
+def spawn(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine in the background, holding it until it ends."""
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def _accepts(handler: EventHandler, *args: Any) -> bool:
@@ -369,6 +374,4 @@ def run_handler(handler: Callable[..., Any], *args: Any) -> None:
                 await result
             except Exception:
                 log.exception("callback %r failed", handler)
-        task = asyncio.get_running_loop().create_task(wait())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        spawn(wait())
