@@ -142,12 +142,6 @@ class HttpConnection(asyncio.Protocol):
             callback, self.on_close = self.on_close, None
             callback()
 
-    def pause_writing(self) -> None:
-        pass
-
-    def resume_writing(self) -> None:
-        pass
-
     # -- httptools callbacks ----------------------------------------------------------
 
     def _reset_request(self) -> None:
