@@ -25,3 +25,24 @@ def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, masked: bool =
     if not masked:
         return head + payload
     return head + mask + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+
+
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Split unmasked frames as a server sends them (whole frames only; a cut-off tail is
+    an error, because tests read to the end of the stream)."""
+    frames = []
+    at = 0
+    while at < len(data):
+        opcode, length = data[at] & 0x0F, data[at + 1] & 0x7F
+        at += 2
+        if length == 126:
+            (length,) = struct.unpack_from("!H", data, at)
+            at += 2
+        elif length == 127:
+            (length,) = struct.unpack_from("!Q", data, at)
+            at += 8
+        if at + length > len(data):
+            raise ValueError(f"frame of {length} bytes cut off at {len(data) - at}")
+        frames.append((opcode, data[at:at + length]))
+        at += length
+    return frames

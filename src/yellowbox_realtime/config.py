@@ -44,12 +44,16 @@ class ServerConfig:
     idle_timeout_s: float = 30.0
     # Per-connection output buffer: a client that falls this far behind is disconnected.
     max_buffer_bytes: int = 1024 * 1024
+    # A client cut off for falling behind keeps its connection while it still reads the
+    # reason; it is aborted once it makes no progress for this long.
+    slow_consumer_linger_s: float = 30.0
     backlog: int = 2048
     log_level: str = "info"
 
     def __post_init__(self) -> None:
         _positive(self, "server", "max_header_bytes", "max_headers", "max_body_bytes",
-                  "header_timeout_s", "idle_timeout_s", "max_buffer_bytes", "backlog")
+                  "header_timeout_s", "idle_timeout_s", "max_buffer_bytes",
+                  "slow_consumer_linger_s", "backlog")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"server.port: must be 0 to 65535 (0 picks a free port), "
                               f"got {self.port}")

@@ -1,7 +1,8 @@
 """One error hierarchy for the whole gateway.
 
 Every error carries what each transport needs to report it on the wire: an HTTP status,
-a WebSocket close code and a message safe to show the client (it becomes the Socket.IO
+a WebSocket close code, a stable ``code`` for programs to switch on and a message safe to
+show the client (it becomes the Socket.IO
 ``connect_error`` message or an error ack). ``temporary`` tells a client whether retrying
 the same thing later can succeed. Third-party exceptions are converted where they enter
 and chained with ``raise ... from``.
@@ -15,6 +16,7 @@ from typing import ClassVar
 class GatewayError(Exception):
     """Base of every error the gateway raises on purpose."""
 
+    code: ClassVar[str] = "internal_error"
     http_status: ClassVar[int] = 500
     close_code: ClassVar[int] = 1011
     temporary: ClassVar[bool] = False
@@ -27,10 +29,13 @@ class GatewayError(Exception):
 class ConfigError(GatewayError):
     """The configuration is invalid; the message names the key."""
 
+    code = "config_error"
+
 
 class ProtocolError(GatewayError):
     """A peer broke the wire protocol (malformed frame, packet or request)."""
 
+    code = "protocol_error"
     http_status = 400
     close_code = 1002
 
@@ -38,18 +43,21 @@ class ProtocolError(GatewayError):
 class InvalidUTF8(ProtocolError):
     """A text frame or close reason is not valid UTF-8."""
 
+    code = "invalid_utf8"
     close_code = 1007
 
 
 class UpgradeRequired(ProtocolError):
     """A WebSocket handshake asked for a protocol version we do not speak (RFC 6455 4.2.2)."""
 
+    code = "upgrade_required"
     http_status = 426
 
 
 class PayloadTooLarge(ProtocolError):
     """A frame, message or body is bigger than the configured limit."""
 
+    code = "payload_too_large"
     http_status = 413
     close_code = 1009
 
@@ -57,6 +65,7 @@ class PayloadTooLarge(ProtocolError):
 class AuthenticationError(GatewayError):
     """The credentials are missing, malformed, forged or expired."""
 
+    code = "authentication_failed"
     http_status = 401
     close_code = 4401
 
@@ -64,6 +73,7 @@ class AuthenticationError(GatewayError):
 class AuthBackendUnavailable(AuthenticationError):
     """Keys could not be fetched to check a token; retrying may succeed."""
 
+    code = "auth_unavailable"
     http_status = 503
     temporary = True
 
@@ -71,6 +81,7 @@ class AuthBackendUnavailable(AuthenticationError):
 class ForbiddenError(GatewayError):
     """The credentials are valid but the policy does not allow the action."""
 
+    code = "forbidden"
     http_status = 403
     close_code = 4403
 
@@ -78,12 +89,14 @@ class ForbiddenError(GatewayError):
 class ValidationError(GatewayError):
     """A payload failed validation; the message says which field and why."""
 
+    code = "validation_failed"
     http_status = 422
 
 
 class RateLimited(GatewayError):
     """Too many requests or events in a window."""
 
+    code = "rate_limited"
     http_status = 429
     temporary = True
 
@@ -91,6 +104,7 @@ class RateLimited(GatewayError):
 class SlowConsumer(GatewayError):
     """A client's output buffer passed its byte limit; it is disconnected."""
 
+    code = "slow_consumer"
     close_code = 1008
     temporary = True
 
@@ -98,6 +112,7 @@ class SlowConsumer(GatewayError):
 class AckTimeout(GatewayError):
     """A client did not acknowledge an emit in time."""
 
+    code = "ack_timeout"
     http_status = 504
     temporary = True
 
@@ -105,4 +120,5 @@ class AckTimeout(GatewayError):
 class Disconnected(GatewayError):
     """The connection is gone; the operation cannot complete."""
 
+    code = "disconnected"
     temporary = True

@@ -23,6 +23,7 @@ from typing import Any
 from yellowbox_realtime.app import Gateway, use_uvloop
 from yellowbox_realtime.auth.dev import DevAuthenticator
 from yellowbox_realtime.config import Config
+from yellowbox_realtime.errors import GatewayError
 from yellowbox_realtime.server.deadlines import Deadlines
 from yellowbox_realtime.server.engineio import EngineServer, EngineSession
 from yellowbox_realtime.server.sockets import Socket
@@ -48,6 +49,9 @@ class Echo:
 
     def on_close(self, session: EngineSession, reason: str) -> None:
         pass
+
+    def farewell(self, session: EngineSession, error: GatewayError) -> list[str]:
+        return []
 
 
 def build(config: Config = CONFIG) -> Gateway:

@@ -90,7 +90,8 @@ async def test_a_rider_cannot_publish_as_another_rider(gateway: Gateway,
     refused = await node_driver.emit("rider", "publish_location",
                                      {"riderId": "rider-2", "latitude": 1, "longitude": 1},
                                      ack=True)
-    assert refused == [{"ok": False, "error": "unknown location field(s): riderId"}]
+    assert refused == [{"ok": False, "code": "validation_failed",
+                        "error": "unknown location field(s): riderId"}]
     await node_driver.emit("rider", "publish_location", {"latitude": 1, "longitude": 1},
                            ack=True)
     update = await node_driver.expect("ops", "event", event="rider_location_update")
@@ -102,13 +103,15 @@ async def test_finance_cannot_subscribe_to_rider_locations(gateway: Gateway,
                                                            make_token: MakeToken) -> None:
     await connect(node_driver, gateway, "fin", make_token("fin-1", "finance"))
     assert await node_driver.emit("fin", "subscribe_rider_locations", ack=True) == [
-        {"ok": False, "error": "role 'finance' may not subscribe to 'rider_locations'"}]
+        {"ok": False, "code": "forbidden",
+         "error": "role 'finance' may not subscribe to 'rider_locations'"}]
     assert await node_driver.emit("fin", "subscribe_expense_updates", ack=True) == [
         {"ok": True, "channel": "expense_updates"}]
     # A rider cannot publish what riders do not publish, and the connection carries on.
     assert await node_driver.emit("fin", "publish_location", {"latitude": 1, "longitude": 1},
                                   ack=True) == [
-        {"ok": False, "error": "role 'finance' may not publish 'publish_location'"}]
+        {"ok": False, "code": "forbidden",
+         "error": "role 'finance' may not publish 'publish_location'"}]
     assert (await node_driver.command("state", name="fin"))["connected"] is True
 
 
@@ -214,7 +217,7 @@ async def test_server_disconnect_and_token_refresh(make_gateway: MakeGateway,
     assert renewed[0]["ok"] is True
     wrong_user = await node_driver.emit("renews", "refresh_token",
                                         {"token": make_token("ops-3", "operations")}, ack=True)
-    assert wrong_user == [{"ok": False,
+    assert wrong_user == [{"ok": False, "code": "authentication_failed",
                            "error": "refresh_token: the new token is for another user"}]
     await node_driver.expect("short", "event", event="auth_refresh_required")
     await node_driver.expect("short", "event", event="auth_expired")

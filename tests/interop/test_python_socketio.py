@@ -83,7 +83,7 @@ async def test_finance_cannot_subscribe_to_rider_locations(connect: Connect,
                                                            make_token: MakeToken) -> None:
     finance = await connect(make_token("fin-1", "finance"))
     answer = await finance.sio.call("subscribe_rider_locations", timeout=5)
-    assert answer == {"ok": False,
+    assert answer == {"ok": False, "code": "forbidden",
                       "error": "role 'finance' may not subscribe to 'rider_locations'"}
     assert await finance.sio.call("subscribe_expense_updates", timeout=5) == {
         "ok": True, "channel": "expense_updates"}
@@ -113,9 +113,11 @@ async def test_bad_input_gets_an_error_and_the_connection_carries_on(
         assert reason in answer["error"]
     await rider.sio.emit("publish_location", {"latitude": "x", "longitude": 0})
     error = await rider.next_event("gateway_error")
-    assert error == {"event": "publish_location", "message": "latitude must be a number"}
+    assert error == {"event": "publish_location", "code": "validation_failed",
+                     "message": "latitude must be a number"}
     answer = await rider.sio.call("no_such_event", timeout=5)
-    assert answer == {"ok": False, "error": "unknown event 'no_such_event'"}
+    assert answer == {"ok": False, "code": "validation_failed",
+                      "error": "unknown event 'no_such_event'"}
     assert (await rider.sio.call("publish_location", {"latitude": 1, "longitude": 2},
                                  timeout=5))["ok"] is True
 
@@ -258,11 +260,11 @@ async def test_handler_failures_are_reported_without_leaking_details(
     client = await connect(make_token("ops-1", "operations"))
     assert await client.sio.call("one_arg", 1, timeout=5) == 2
     assert await client.sio.call("one_arg", (1, 2), timeout=5) == {
-        "ok": False, "error": "wrong number of arguments for 'one_arg'"}
-    assert await client.sio.call("buggy", {}, timeout=5) == {"ok": False,
-                                                             "error": "internal error"}
-    assert await client.sio.call("type_bug", 1, timeout=5) == {"ok": False,
-                                                               "error": "internal error"}
+        "ok": False, "code": "validation_failed",
+        "error": "wrong number of arguments for 'one_arg'"}
+    internal = {"ok": False, "code": "internal_error", "error": "internal error"}
+    assert await client.sio.call("buggy", {}, timeout=5) == internal
+    assert await client.sio.call("type_bug", 1, timeout=5) == internal
     assert await client.sio.call("one_arg", 41, timeout=5) == 42
 
 

@@ -106,3 +106,65 @@ async def test_a_reader_that_stops_is_cut_off_and_memory_stays_bounded(pair: Pai
     assert pair.transport.get_write_buffer_size() <= limit
     buffer.append(chunk)  # ignored once closed
     assert buffer.pending == 0
+
+
+async def test_a_paused_buffer_holds_data_and_resume_sends_it_in_one_write(pair: Pair) -> None:
+    loop = asyncio.get_running_loop()
+    buffer = OutputBuffer(pair.transport, FlushScheduler(loop), 1 << 20, lambda: None)
+    buffer.pause()
+    buffer.append(b"one;")
+    buffer.append(b"two;")
+    buffer.flush()
+    assert pair.writes == []
+    assert buffer.pending == 8
+    buffer.resume()
+    assert pair.writes == [b"one;two;"]
+    assert await read_exactly(pair.reader, 8) == b"one;two;"
+
+
+async def test_write_now_does_not_wait_for_resume_nor_overtake_queued_data(pair: Pair) -> None:
+    loop = asyncio.get_running_loop()
+    buffer = OutputBuffer(pair.transport, FlushScheduler(loop), 1 << 20, lambda: None)
+    buffer.pause()
+    buffer.append(b"queued;")
+    buffer.write_now(b"close")
+    assert await read_exactly(pair.reader, 12) == b"queued;close"
+    assert buffer.pending == 0
+
+
+class Forwarding(asyncio.Protocol):
+    """Tells the buffer what the transport says about its own buffer, as the server does."""
+
+    buffer: OutputBuffer | None = None
+
+    def pause_writing(self) -> None:
+        assert self.buffer is not None
+        self.buffer.pause()
+
+    def resume_writing(self) -> None:
+        assert self.buffer is not None
+        self.buffer.resume()
+
+
+async def test_with_backpressure_little_is_stuck_in_the_transport_at_the_cut() -> None:
+    """What waits is in the droppable buffer, so a reason written at the cut is not stuck
+    behind the whole limit's worth of stale data."""
+    loop = asyncio.get_running_loop()
+    left, right = socket.socketpair()
+    transport, protocol = await loop.create_connection(Forwarding, sock=left)
+    overflowed = asyncio.Event()
+    limit = 1024 * 1024
+    protocol.buffer = OutputBuffer(transport, FlushScheduler(loop), limit, overflowed.set)
+    try:
+        chunk = b"x" * 4096
+        for _ in range(100_000):
+            if overflowed.is_set():
+                break
+            protocol.buffer.append(chunk)
+            await asyncio.sleep(0)
+        assert overflowed.is_set()
+        # Without backpressure the transport would hold close to `limit` here.
+        assert transport.get_write_buffer_size() < limit // 4
+    finally:
+        transport.abort()
+        right.close()

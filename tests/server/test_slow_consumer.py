@@ -7,17 +7,21 @@ import base64
 import json
 import os
 import socket
+import struct
 
+import httpx
+import pytest
 import socketio
 
 from tests.conftest import MakeGateway, MakeToken, gateway_config
-from tests.wsframes import frame
-from yellowbox_realtime.protocol.websocket import OP_TEXT
+from tests.wsframes import frame, server_frames
+from yellowbox_realtime.protocol.websocket import OP_CLOSE, OP_TEXT
 from yellowbox_realtime.server.sockets import Socket
 
 
-async def stalled_client(port: int, token: str) -> socket.socket:
-    """A raw WebSocket Socket.IO client that connects, then never reads again."""
+async def stalled_client(port: int, token: str) -> tuple[socket.socket, bytes]:
+    """A raw WebSocket Socket.IO client that connects, then stops reading; also returns the
+    frames' bytes read so far."""
     loop = asyncio.get_running_loop()
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -37,7 +41,15 @@ async def stalled_client(port: int, token: str) -> socket.socket:
         chunk = await asyncio.wait_for(loop.sock_recv(sock, 65536), 5)
         assert chunk, "the server closed the connection during the handshake"
         received += chunk
-    return sock
+    return sock, received.split(b"\r\n\r\n", 1)[1]
+
+
+async def read_to_end(sock: socket.socket) -> bytes:
+    loop = asyncio.get_running_loop()
+    data = b""
+    while chunk := await asyncio.wait_for(loop.sock_recv(sock, 1 << 16), 10):
+        data += chunk
+    return data
 
 
 async def test_a_stalled_reader_is_disconnected_and_others_carry_on(
@@ -50,7 +62,7 @@ async def test_a_stalled_reader_is_disconnected_and_others_carry_on(
         gone.put_nowait((socket.uid, reason))
 
     gateway.main.on_disconnect(record)
-    slow = await stalled_client(gateway.port, make_token("slow", "operations"))
+    slow, frames_read = await stalled_client(gateway.port, make_token("slow", "operations"))
     healthy = socketio.AsyncClient(reconnection=False)
     received = 0
 
@@ -87,6 +99,84 @@ async def test_a_stalled_reader_is_disconnected_and_others_carry_on(
         gateway.to_role("operations").emit("done")
         await asyncio.wait_for(finished.wait(), 10)
         assert received == sent
+        # When the stalled client reads again, it finds why it was cut off, then the close.
+        frames = server_frames(frames_read + await read_to_end(slow))
+        (notice_op, notice), (close_op, close) = frames[-2:]
+        assert notice_op == OP_TEXT
+        assert notice.startswith(b'42["gateway_error",')
+        assert json.loads(notice[2:])[1] == {
+            "event": None, "code": "slow_consumer",
+            "message": f"slow consumer: more than {limit} bytes unsent"}
+        assert close_op == OP_CLOSE
+        assert close == struct.pack("!H", 1008) + b"slow consumer"
     finally:
         await healthy.disconnect()
         slow.close()
+
+
+class ClosingTransport:
+    """A closing transport whose unsent byte counts, one per check, the test sets."""
+
+    def __init__(self, unsent: list[int]) -> None:
+        self.unsent = list(unsent)
+        self.aborted = False
+        self.settled = asyncio.Event()
+
+    def get_write_buffer_size(self) -> int:
+        size = self.unsent.pop(0) if len(self.unsent) > 1 else self.unsent[0]
+        if size == 0:
+            self.settled.set()
+        return size
+
+    def abort(self) -> None:
+        self.aborted = True
+        self.settled.set()
+
+
+@pytest.mark.parametrize(("unsent", "aborted"), [
+    ([5000, 5000], True),            # no progress: aborted at the first check
+    ([5000, 4000, 4000], True),      # progress, then none
+    ([5000, 4000, 1000, 0], False),  # drained: left to finish closing by itself
+])
+async def test_a_cut_off_client_lingers_only_while_it_makes_progress(
+        make_gateway: MakeGateway, unsent: list[int], aborted: bool) -> None:
+    gateway = await make_gateway(gateway_config(server={"slow_consumer_linger_s": 0.01}))
+    engine = gateway._engine
+    assert engine is not None
+    transport = ClosingTransport(unsent)
+    engine.linger(transport)  # type: ignore[arg-type]
+    await asyncio.wait_for(transport.settled.wait(), 5)
+    assert transport.aborted is aborted
+
+
+async def test_a_polling_client_that_falls_behind_reads_why_on_its_waiting_get(
+        make_gateway: MakeGateway, make_token: MakeToken) -> None:
+    limit = 64 * 1024
+    gateway = await make_gateway(gateway_config(engineio={"max_polling_buffer_bytes": limit}))
+    url = f"{gateway.url}/socket.io/?EIO=4&transport=polling"
+    async with httpx.AsyncClient() as client:
+        sid = json.loads((await client.get(url)).text[1:])["sid"]
+        url += f"&sid={sid}"
+        token = make_token("ops-1", "operations")
+        await client.post(url, content=b"40" + json.dumps({"token": token}).encode())
+        assert (await client.get(url)).text.startswith('40{"sid"')
+        poll = asyncio.create_task(client.get(url))
+        assert gateway._engine is not None
+        session = gateway._engine.sessions[sid]
+
+        async def get_is_waiting() -> None:
+            # Nothing announces that the GET has reached the server; look each turn.
+            while session._poll_conn is None:  # noqa: ASYNC110
+                await asyncio.sleep(0)
+
+        await asyncio.wait_for(get_is_waiting(), 5)
+        # The waiting GET is answered at the end of this turn; within it, more than the
+        # polling buffer's limit is queued.
+        for _ in range(2 * limit // 1000):
+            gateway.to_role("operations").emit("flood", "x" * 1000)
+        packets = (await asyncio.wait_for(poll, 5)).text.split("\x1e")
+    assert packets[-1] == "1"  # Engine.IO close
+    assert json.loads(packets[-2][2:]) == ["gateway_error", {
+        "event": None, "code": "slow_consumer",
+        "message": f"slow consumer: more than {limit} bytes queued for polling"}]
+    assert gateway.stats()["sessions"] == 0

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ..config import EngineIOConfig, ServerConfig
-from ..errors import GatewayError, ProtocolError
+from ..errors import GatewayError, ProtocolError, SlowConsumer
 from ..protocol import engineio as eio
 from ..protocol import websocket as ws
 from .deadlines import Deadlines
@@ -58,6 +58,11 @@ class EngineHandler(Protocol):
     def on_message(self, session: EngineSession, data: str | bytes) -> None: ...
 
     def on_close(self, session: EngineSession, reason: str) -> None: ...
+
+    def farewell(self, session: EngineSession, error: GatewayError) -> list[str]:
+        """Engine.IO text packets that tell the client why the server is cutting it off;
+        they are the last thing it reads before the close."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +123,14 @@ class EngineSession:
         self._poll_queue.append(packet)
         self._poll_size += len(packet) + 1
         if self._poll_size > self.server.config.max_polling_buffer_bytes:
-            log.warning("disconnecting slow polling consumer %s: more than %d bytes queued",
-                        self.sid, self.server.config.max_polling_buffer_bytes)
-            self.close("slow consumer: polling buffer full", notify=False)
+            error = SlowConsumer(f"slow consumer: more than "
+                                 f"{self.server.config.max_polling_buffer_bytes} bytes queued "
+                                 f"for polling")
+            log.warning("disconnecting %s: %s", self.sid, error.message)
+            # What was queued is dropped; a waiting (or the next) GET reads why, then close.
+            farewell = self.server.handler.farewell(self, error)
+            self._poll_queue, self._poll_size = [p.encode() for p in farewell], 0
+            self.close("slow consumer: polling buffer full")
             return
         if self._poll_conn is not None and len(self._poll_queue) == 1:
             # Answer the waiting GET at the end of this turn, so a burst leaves in one body.
@@ -302,16 +312,26 @@ class WebSocketTransport:
         self.close_with(1000, "")
         self.out.close()
 
+    def pause_writing(self) -> None:
+        self.out.pause()
+
+    def resume_writing(self) -> None:
+        self.out.resume()
+
     def _overflow(self) -> None:
-        # The queued data is dropped; the close frame is the last thing the client reads.
-        # Warning: the client cannot read the reason, so the log is where it is seen.
-        log.warning("disconnecting slow consumer %s: more than %d bytes unsent",
-                    self.session.sid if self.session else "-", self.out.limit)
-        if self.conn.transport is not None and not self.conn.closed:
-            self.conn.transport.write(ws.close_frame(1008, "slow consumer"))
+        # The queued data is dropped. Because the buffer holds data back while the kernel is
+        # full, little stands between the client and the reason: it reads it as soon as it
+        # reads again, then the close frame.
+        error = SlowConsumer(f"slow consumer: more than {self.out.limit} bytes unsent")
+        session = self.session
+        log.warning("disconnecting %s: %s", session.sid if session else "-", error.message)
+        transport = self.conn.transport
+        if transport is not None and not self.conn.closed:
+            farewell = self.server.handler.farewell(session, error) if session else []
+            transport.write(b"".join(ws.text_frame(p.encode()) for p in farewell)
+                            + ws.close_frame(error.close_code, "slow consumer"))
             self.conn.close()
-            loop = asyncio.get_running_loop()
-            loop.call_later(5.0, self.conn.transport.abort)
+            self.server.linger(transport)
         self._end("slow consumer: output buffer full")
 
     def _end(self, reason: str) -> None:
@@ -358,6 +378,21 @@ class EngineServer:
         for session in list(self.sessions.values()):
             session.close(reason)
         self.flusher.flush_all()
+
+    def linger(self, transport: asyncio.Transport) -> None:
+        """Let a closing transport deliver its last bytes while the client still reads,
+        and abort it once the client makes no progress for ``slow_consumer_linger_s``."""
+        self.deadlines.after(self.server_config.slow_consumer_linger_s, self._abort_if_stuck,
+                             transport, transport.get_write_buffer_size())
+
+    def _abort_if_stuck(self, transport: asyncio.Transport, unsent_before: int) -> None:
+        unsent = transport.get_write_buffer_size()
+        if unsent == 0:
+            return  # delivered (or already closed)
+        if unsent >= unsent_before:
+            transport.abort()
+        else:
+            self.linger(transport)
 
     def forget(self, session: EngineSession) -> None:
         self.sessions.pop(session.sid, None)

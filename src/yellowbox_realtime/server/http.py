@@ -63,6 +63,12 @@ class Upgraded(Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None: ...
 
+    def pause_writing(self) -> None:
+        """The transport's write buffer is over its high-water mark."""
+
+    def resume_writing(self) -> None:
+        """The transport's write buffer drained below its low-water mark."""
+
 
 class Route(Protocol):
     def handle(self, request: Request, conn: HttpConnection) -> None:
@@ -132,6 +138,16 @@ class HttpConnection(asyncio.Protocol):
                 self.close()
             return
         self._feed(data)
+
+    def pause_writing(self) -> None:
+        # Before an upgrade, responses are small or end the connection; only a connection's
+        # long life (WebSocket, streams) needs to hold data back.
+        if self.upgraded is not None:
+            self.upgraded.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.upgraded is not None:
+            self.upgraded.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True

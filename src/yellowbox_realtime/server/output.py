@@ -6,8 +6,13 @@ turn, so a burst of broadcasts leaves each connection in one ``write`` (one sysc
 segment train) instead of one per message. At low load the flush runs on the same turn, so
 it adds no latency.
 
-Memory is bounded: the bytes queued here plus the bytes the transport could not hand to the
-kernel may not exceed ``limit``. Past it, the connection is a slow consumer: its pending data
+Backpressure: while the transport says its own buffer is full (``pause_writing``), flushes
+keep the bytes here instead of handing them over. The transport's buffer then stays small,
+and what waits is in a buffer this module can drop: when a client is cut off, its reason is
+not stuck behind a megabyte of stale events.
+
+Memory is bounded: the bytes queued here may not exceed ``limit``, nor may one flush push the
+transport's buffer past it. Past either, the connection is a slow consumer: its pending data
 is dropped and ``on_overflow`` is called, which disconnects it with a reason.
 """
 
@@ -44,8 +49,8 @@ class FlushScheduler:
 class OutputBuffer:
     """Bytes queued for one transport, flushed once per loop turn, bounded in size."""
 
-    __slots__ = ("_chunks", "_dirty", "_scheduler", "_size", "closed", "limit", "on_overflow",
-                 "transport")
+    __slots__ = ("_chunks", "_dirty", "_paused", "_scheduler", "_size", "closed", "limit",
+                 "on_overflow", "transport")
 
     def __init__(self, transport: asyncio.WriteTransport, scheduler: FlushScheduler,
                  limit: int, on_overflow: Callable[[], None]) -> None:
@@ -57,6 +62,7 @@ class OutputBuffer:
         self._chunks: list[bytes] = []
         self._size = 0
         self._dirty = False
+        self._paused = False
 
     @property
     def pending(self) -> int:
@@ -75,28 +81,42 @@ class OutputBuffer:
             self._dirty = True
             self._scheduler.mark(self)
 
+    def pause(self) -> None:
+        """The transport's buffer passed its high-water mark: hold data here."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """The transport drained below its low-water mark: send what waited."""
+        self._paused = False
+        self.flush()
+
     def flush(self) -> None:
-        """Hand everything queued to the transport in one write."""
+        """Hand everything queued to the transport in one write (unless paused)."""
         self._dirty = False
-        if self.closed or not self._chunks:
+        if self.closed or not self._chunks or self._paused:
             return
         data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()
         self._size = 0
         if self.transport.is_closing():
             return
-        # The transport's own buffer holds what the kernel would not take: a reader that
-        # stopped reading makes it grow, and that is the memory this bound protects.
+        # One large flush can still overfill the transport's buffer past the pause mark.
         if self.transport.get_write_buffer_size() + len(data) > self.limit:
             self._overflow()
             return
         self.transport.write(data)
 
     def write_now(self, data: bytes) -> None:
-        """Flush what is queued, then write ``data`` (control replies, close frames)."""
-        self.flush()
-        if not self.transport.is_closing():
-            self.transport.write(data)
+        """Write what is queued, then ``data`` (control replies, close frames), even while
+        paused: they must neither wait behind a full transport nor overtake queued data."""
+        if self.transport.is_closing():
+            return
+        if self._chunks and not self.closed:
+            self._chunks.append(data)
+            data = b"".join(self._chunks)
+            self._chunks.clear()
+            self._size = 0
+        self.transport.write(data)
 
     def close(self) -> None:
         """Stop accepting data; what is queued is dropped."""

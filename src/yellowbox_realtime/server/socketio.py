@@ -27,7 +27,16 @@ from ..messages import Credentials
 from ..protocol import socketio as sio
 from .deadlines import Deadline, Deadlines
 from .engineio import EngineSession
-from .sockets import Namespace, Socket, role_room, run_handler, spawn, user_room
+from .sockets import (
+    ERROR_EVENT,
+    Namespace,
+    Socket,
+    error_event,
+    role_room,
+    run_handler,
+    spawn,
+    user_room,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +117,13 @@ class SocketIOServer:
         for socket in tuple(client.sockets.values()):
             self._forget(socket, reason)
         client.sockets.clear()
+
+    def farewell(self, session: EngineSession, error: GatewayError) -> list[str]:
+        client = session.state
+        if not isinstance(client, SioClient):
+            return []
+        return ["4" + sio.encode_event_text(nsp, ERROR_EVENT, [error_event(None, error)])
+                for nsp in client.sockets]
 
     # -- packets ----------------------------------------------------------------------
 
@@ -245,7 +261,7 @@ class SocketIOServer:
             if current is not None and credentials.uid != current.uid:
                 raise AuthenticationError(f"{REFRESH_EVENT}: the new token is for another user")
         except GatewayError as exc:
-            socket.answer_error(REFRESH_EVENT, ack_id, exc.message)
+            socket.answer_error(REFRESH_EVENT, ack_id, exc)
             return
         if current is not None and credentials.role != current.role:
             socket.leave(role_room(current.role))

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..core.hub import Hub, Outgoing, Sink
-from ..errors import AckTimeout, Disconnected, GatewayError
+from ..errors import AckTimeout, Disconnected, GatewayError, ValidationError
 from ..messages import Credentials
 from ..protocol import socketio as sio
 
@@ -43,6 +43,12 @@ Middleware: TypeAlias = Callable[["Socket"], Awaitable[None] | None]
 ERROR_EVENT = "gateway_error"
 
 AckWaiter: TypeAlias = "Callable[[list[Any]], None] | asyncio.Future[list[Any]]"
+
+
+def error_event(event: str | None, error: GatewayError) -> dict[str, Any]:
+    """The ``gateway_error`` payload: which event was refused (None: the connection itself),
+    a stable code and a message for people."""
+    return {"event": event, "code": error.code, "message": error.message}
 
 
 def user_room(uid: str) -> str:
@@ -293,7 +299,7 @@ class Socket:
     def received_event(self, event: str, args: list[Any], ack_id: int | None) -> None:
         entry = self.namespace.handlers.get(event)
         if entry is None:
-            self.answer_error(event, ack_id, f"unknown event {event!r}")
+            self.answer_error(event, ack_id, ValidationError(f"unknown event {event!r}"))
             return
         handler, is_async = entry
         if is_async:
@@ -319,13 +325,13 @@ class Socket:
                         ack_id: int | None, exc: Exception) -> None:
         """Refusals go back to the client; bugs are logged and reported as internal."""
         if isinstance(exc, GatewayError):
-            message = exc.message
+            error = exc
         elif isinstance(exc, TypeError) and not _accepts(handler, self, *args):
-            message = f"wrong number of arguments for {event!r}"
+            error = ValidationError(f"wrong number of arguments for {event!r}")
         else:
             log.error("handler for %r failed on %r", event, self, exc_info=exc)
-            message = "internal error"
-        self.answer_error(event, ack_id, message)
+            error = GatewayError("internal error")
+        self.answer_error(event, ack_id, error)
 
     def answer(self, ack_id: int | None, result: Any) -> None:
         if ack_id is None or not self.connected:
@@ -333,13 +339,13 @@ class Socket:
         args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
         self.send_packet(sio.SioPacket(sio.SioType.ACK, self.namespace.name, args, ack_id))
 
-    def answer_error(self, event: str, ack_id: int | None, message: str) -> None:
+    def answer_error(self, event: str, ack_id: int | None, error: GatewayError) -> None:
         if not self.connected:
             return
         if ack_id is not None:
-            self.answer(ack_id, {"ok": False, "error": message})
+            self.answer(ack_id, {"ok": False, "error": error.message, "code": error.code})
         else:
-            self.emit(ERROR_EVENT, {"event": event, "message": message})
+            self.emit(ERROR_EVENT, error_event(event, error))
 
 
 # Strong references to tasks the gateway starts for clients (asyncio keeps only weak ones).
