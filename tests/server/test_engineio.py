@@ -10,7 +10,7 @@ import aiohttp
 import httpx
 import pytest
 
-from tests.conftest import MakeGateway, gateway_config
+from tests.conftest import MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.app import Gateway
 
 
@@ -188,3 +188,23 @@ async def test_an_unsupported_websocket_version_gets_426_naming_ours(gateway: Ga
     assert response.status_code == 426
     assert response.headers["sec-websocket-version"] == "13"
     assert "version 13 is required" in response.json()["detail"]
+
+
+async def test_a_socket_keeps_its_handshake_without_credentials(
+        gateway: Gateway, make_token: MakeToken) -> None:
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+            eio_url(gateway, transport="websocket", fleet="north", EIO="4"),
+            headers={"Cookie": "session=secret", "Authorization": "Bearer secret",
+                     "X-App-Version": "2.4.1", "User-Agent": "yellowbox-web"}) as ws:
+        assert (await ws.receive_str()).startswith("0{")
+        await ws.send_str("40" + json.dumps({"token": make_token("ops-1", "operations")}))
+        assert (await ws.receive_str()).startswith('40{"sid"')
+        (socket,) = gateway.main.sockets.values()
+        info = socket.handshake
+        assert info.headers["x-app-version"] == "2.4.1"
+        assert info.headers["user-agent"] == "yellowbox-web"
+        assert {"cookie", "authorization", "upgrade", "sec-websocket-key"}.isdisjoint(
+            info.headers)
+        assert info.query == {"fleet": "north"}
+        assert info.url.startswith("/socket.io/?")
+        assert info.address == "127.0.0.1"

@@ -259,6 +259,9 @@ def _resolve(obj: Any, buffers: list[bytes]) -> Any:
     return obj
 
 
+_NO_BUFFERS: list[bytes] = []
+
+
 class Decoder:
     """Reassembles packets from Engine.IO messages: a text message, then (for BINARY_*) its
     N binary attachments. One per Engine.IO session; after a ProtocolError, drop the client."""
@@ -269,7 +272,9 @@ class Decoder:
         self.max_attachments = max_attachments
         self._pending: SioPacket | None = None
         self._expected = 0
-        self._buffers: list[bytes] = []
+        # Attachments of the pending packet; while none is pending, the shared empty list
+        # (never appended to: feed_binary refuses first), so idle sessions hold no list.
+        self._buffers = _NO_BUFFERS
 
     @property
     def pending_attachments(self) -> int:
@@ -285,7 +290,7 @@ class Decoder:
                                 " were still expected")
         packet, count = _parse(text, self.max_attachments)
         if packet.type is SioType.BINARY_EVENT or packet.type is SioType.BINARY_ACK:
-            self._pending, self._expected = packet, count
+            self._pending, self._expected, self._buffers = packet, count, []
             return self._complete(packet) if count == 0 else None
         return packet
 
@@ -309,4 +314,4 @@ class Decoder:
         return packet
 
     def _reset(self) -> None:
-        self._pending, self._expected, self._buffers = None, 0, []
+        self._pending, self._expected, self._buffers = None, 0, _NO_BUFFERS

@@ -22,6 +22,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from ..errors import GatewayError, InvalidUTF8, PayloadTooLarge, ProtocolError, UpgradeRequired
 
@@ -209,13 +210,16 @@ class ServerConnection:
 
     __slots__ = ("_buffer", "_close_code", "_close_reason", "_decoder", "_events", "_failure",
                  "_message_opcode", "_message_size", "_outgoing", "_parts", "_should_close",
-                 "_state", "_text_parts", "max_message_bytes")
+                 "_state", "max_message_bytes")
 
     def __init__(self, max_message_bytes: int = 1_000_000) -> None:
         self.max_message_bytes = max_message_bytes
-        self._buffer = bytearray()  # an incomplete frame carried over to the next read
-        self._events: list[Event] = []
-        self._outgoing = bytearray()
+        # Thousands of connections sit idle for hours, so nothing below is allocated until
+        # it is needed: an incomplete frame carried over to the next read, events not yet
+        # collected, control frames to send.
+        self._buffer: bytearray | None = None
+        self._events: list[Event] | None = None
+        self._outgoing = b""
         self._state = State.OPEN
         self._failure: GatewayError | None = None
         self._close_code: int | None = None
@@ -225,8 +229,7 @@ class ServerConnection:
         # by fragment, so it is never decoded twice and bad UTF-8 fails at its fragment.
         self._message_opcode: int | None = None
         self._message_size = 0
-        self._parts: list[bytes] = []
-        self._text_parts: list[str] = []
+        self._parts: list[Any] | None = None  # str fragments of text, bytes of binary
         self._decoder: codecs.IncrementalDecoder | None = None  # made on first use
 
     @property
@@ -253,14 +256,11 @@ class ServerConnection:
         return self._should_close
 
     def events_received(self) -> list[Event]:
-        events, self._events = self._events, []
-        return events
+        events, self._events = self._events, None
+        return events or []
 
     def data_to_send(self) -> bytes:
-        if not self._outgoing:
-            return b""
-        data = bytes(self._outgoing)
-        self._outgoing.clear()
+        data, self._outgoing = self._outgoing, b""
         return data
 
     def send_close(self, code: int = 1000, reason: str = "") -> None:
@@ -287,12 +287,14 @@ class ServerConnection:
             self._fail(exc)
             consumed = len(source)
         if self._should_close:  # closed by this data: whatever follows is ignored
-            buffer.clear()
-        elif source is buffer:
+            self._buffer = None
+        elif buffer:
             # Deleting a bytearray's head only moves its start pointer in CPython.
             del buffer[:consumed]
+            if not buffer:
+                self._buffer = None
         elif consumed < len(data):
-            buffer += memoryview(data)[consumed:]
+            self._buffer = bytearray(memoryview(data)[consumed:])
 
     def _fast_path(self, data: bytes) -> bool:
         """One complete, final, small text or binary frame: the usual read, parsed inline."""
@@ -369,11 +371,11 @@ class ServerConnection:
             if opcode <= OP_BINARY:
                 self._data_frame(opcode, fin, payload)
             elif opcode == OP_PING:
-                self._events.append(Ping(payload))
+                self._emit(Ping(payload))
                 if self._state is State.OPEN:
                     self._outgoing += _frame(0x80 | OP_PONG, payload)
             elif opcode == OP_PONG:
-                self._events.append(Pong(payload))
+                self._emit(Pong(payload))
             else:
                 self._close_received(payload)
         return offset
@@ -391,25 +393,27 @@ class ServerConnection:
             self._message_size = 0
         if self._state is not State.OPEN:
             return  # closing: framing is still checked, content is dropped
+        if self._parts is None:
+            self._parts = []
         if kind == OP_TEXT:
-            self._text_parts.append(self._decode_fragment(payload, final=fin))
+            self._parts.append(self._decode_fragment(payload, final=fin))
             if fin:
-                text, self._text_parts = "".join(self._text_parts), []
-                self._events.append(TextMessage(text))
+                self._emit(TextMessage("".join(self._parts)))
+                self._parts = None
         else:
             self._parts.append(payload)
             if fin:
-                data, self._parts = b"".join(self._parts), []
-                self._events.append(BinaryMessage(data))
+                self._emit(BinaryMessage(b"".join(self._parts)))
+                self._parts = None
 
     def _whole_message(self, opcode: int, payload: bytes) -> None:
         if self._state is not State.OPEN:
             return  # the server already said goodbye; validating text would be wasted work
         if opcode == OP_BINARY:
-            self._events.append(BinaryMessage(payload))
+            self._emit(BinaryMessage(payload))
             return
         try:
-            self._events.append(TextMessage(payload.decode("utf-8")))
+            self._emit(TextMessage(payload.decode("utf-8")))
         except UnicodeDecodeError as exc:
             raise InvalidUTF8("text message is not valid UTF-8") from exc
 
@@ -442,7 +446,7 @@ class ServerConnection:
                 reason = payload[2:].decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise InvalidUTF8("close reason is not valid UTF-8") from exc
-        self._events.append(CloseReceived(code, reason))
+        self._emit(CloseReceived(code, reason))
         if self._state is State.OPEN:
             # Echo the code (the RFC's usual answer); an empty close is answered in kind.
             self._outgoing += close_frame(code)
@@ -452,6 +456,12 @@ class ServerConnection:
     def _send_close(self, code: int, reason: str) -> None:
         self._outgoing += close_frame(code, reason)
         self._close_code, self._close_reason = code, _fit_reason(reason).decode("utf-8")
+
+    def _emit(self, event: Event) -> None:
+        if self._events is None:
+            self._events = [event]
+        else:
+            self._events.append(event)
 
     def _fail(self, error: GatewayError) -> None:
         self._failure = error
@@ -463,6 +473,5 @@ class ServerConnection:
         self._state = State.CLOSED
         self._should_close = True
         self._message_opcode = None
-        self._parts = []
-        self._text_parts = []
+        self._parts = None
         self._decoder = None

@@ -2,28 +2,34 @@
 
 Connect timeouts, upgrade timeouts and token expiries are rare events spread over many
 connections. Keeping them in one heap driven by a single ``loop.call_at`` for the earliest
-costs a tuple per deadline instead of a timer handle per connection, and cancelling is a
-flag flip (the entry is skipped when it comes up).
+costs one small object per deadline instead of a timer handle per connection, and
+cancelling is a flag flip (the entry is skipped when it comes up).
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-import itertools
 from collections.abc import Callable
 from typing import Any
 
 
 class Deadline:
+    """A heap entry itself (ordered by ``when``): one object per deadline, no tuple around
+    it, because there is one per connected socket (token expiries). Deadlines due at the same
+    time fire in no particular order."""
+
     __slots__ = ("args", "callback", "cancelled", "when")
 
     def __init__(self, when: float, callback: Callable[..., None], args: tuple[Any, ...]) -> None:
         self.when = when
         self.callback = callback
-        # Arguments rather than a closure: one per socket adds up (token expiries).
+        # Arguments rather than a closure: one per socket adds up.
         self.args = args
         self.cancelled = False
+
+    def __lt__(self, other: Deadline) -> bool:
+        return self.when < other.when
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -32,15 +38,14 @@ class Deadline:
 class Deadlines:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._heap: list[tuple[float, int, Deadline]] = []
-        self._counter = itertools.count()
+        self._heap: list[Deadline] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
 
     def at(self, when: float, callback: Callable[..., None], *args: Any) -> Deadline:
         """Run ``callback(*args)`` at loop time ``when`` unless cancelled first."""
         deadline = Deadline(when, callback, args)
-        heapq.heappush(self._heap, (when, next(self._counter), deadline))
+        heapq.heappush(self._heap, deadline)
         if when < self._timer_at:
             self._arm(when)
         return deadline
@@ -66,11 +71,11 @@ class Deadlines:
         self._timer = None
         self._timer_at = float("inf")
         now = self._loop.time()
-        while self._heap and self._heap[0][0] <= now:
-            _, _, deadline = heapq.heappop(self._heap)
+        while self._heap and self._heap[0].when <= now:
+            deadline = heapq.heappop(self._heap)
             if not deadline.cancelled:
                 deadline.callback(*deadline.args)
-        while self._heap and self._heap[0][2].cancelled:
+        while self._heap and self._heap[0].cancelled:
             heapq.heappop(self._heap)
         if self._heap:
-            self._arm(self._heap[0][0])
+            self._arm(self._heap[0].when)

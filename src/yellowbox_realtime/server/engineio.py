@@ -24,7 +24,7 @@ from ..errors import GatewayError, ProtocolError, SlowConsumer
 from ..protocol import engineio as eio
 from ..protocol import websocket as ws
 from .deadlines import Deadlines
-from .http import HttpConnection, Request, origin_allowed
+from .http import HttpConnection, Request, first_values, origin_allowed
 from .output import FlushScheduler, OutputBuffer
 
 if TYPE_CHECKING:
@@ -67,12 +67,34 @@ class EngineHandler(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class HandshakeInfo:
-    """What the request that opened the session said (without cookies and credentials)."""
+    """What the request that opened the session said (without cookies and credentials).
 
-    headers: dict[str, str]
-    query: dict[str, str]
+    Kept for the session's life but rarely read, so the headers are one string and the query
+    stays in the URL; ``headers`` and ``query`` build their dicts on each access.
+    """
+
+    header_lines: str
     address: str
     url: str
+
+    @staticmethod
+    def from_request(request: Request) -> HandshakeInfo:
+        return HandshakeInfo(
+            header_lines="\r\n".join(f"{name}:{value}" for name, value in request.headers.items()
+                                      if name not in UNKEPT_HEADERS),
+            address=request.client[0] if request.client else "",
+            url=request.path + ("?" + request.query_string if request.query_string else ""))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        lines = self.header_lines.split("\r\n") if self.header_lines else []
+        return dict(line.split(":", 1) for line in lines)
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Query parameters (the first value of each), without Engine.IO's own."""
+        return {k: v for k, v in first_values(self.url.partition("?")[2]).items()
+                if k not in ENGINE_QUERY}
 
 
 class EngineSession:
@@ -247,19 +269,19 @@ class EngineSession:
         self.server.handler.on_close(self, reason)
 
 
-class WebSocketTransport:
-    """An upgraded connection carrying one Engine.IO session (or probing for one)."""
+class WebSocketTransport(asyncio.Protocol):
+    """An upgraded connection carrying one Engine.IO session (or probing for one): the
+    protocol of its TCP transport from the upgrade on."""
 
-    __slots__ = ("conn", "out", "parser", "server", "session")
+    __slots__ = ("out", "parser", "server", "session", "transport")
 
-    def __init__(self, server: EngineServer, conn: HttpConnection,
+    def __init__(self, server: EngineServer, transport: asyncio.Transport,
                  session: EngineSession | None) -> None:
-        assert conn.transport is not None
         self.server = server
-        self.conn = conn
+        self.transport = transport
         self.session = session
         self.parser = ws.ServerConnection(max_message_bytes=server.config.max_payload)
-        self.out = OutputBuffer(conn.transport, server.flusher,
+        self.out = OutputBuffer(transport, server.flusher,
                                 server.server_config.max_buffer_bytes, self._overflow)
 
     def data_received(self, data: bytes) -> None:
@@ -278,7 +300,7 @@ class WebSocketTransport:
         if parser.should_close_transport:
             if parser.failure is not None:
                 self._end(f"transport error: {parser.failure.message}")
-            self.conn.close()
+            self.transport.close()
 
     def _on_packet(self, text: str | None, data: bytes | None) -> None:
         try:
@@ -302,9 +324,9 @@ class WebSocketTransport:
             self.close_with(1002, "unexpected packet during upgrade")
 
     def close_with(self, code: int, reason: str) -> None:
-        if not self.conn.closed:
+        if not self.transport.is_closing():
             self.out.write_now(ws.close_frame(code, reason))
-            self.conn.close()
+            self.transport.close()
 
     def close(self) -> None:
         """Flush what is queued (the close packet), then a close frame."""
@@ -325,12 +347,12 @@ class WebSocketTransport:
         error = SlowConsumer(f"slow consumer: more than {self.out.limit} bytes unsent")
         session = self.session
         log.warning("disconnecting %s: %s", session.sid if session else "-", error.message)
-        transport = self.conn.transport
-        if transport is not None and not self.conn.closed:
+        transport = self.transport
+        if not transport.is_closing():
             farewell = self.server.handler.farewell(session, error) if session else []
             transport.write(b"".join(ws.text_frame(p.encode()) for p in farewell)
                             + ws.close_frame(error.close_code, "slow consumer"))
-            self.conn.close()
+            transport.close()
             self.server.linger(transport)
         self._end("slow consumer: output buffer full")
 
@@ -457,12 +479,7 @@ class EngineServer:
             self.respond_error(conn, BAD_HANDSHAKE_METHOD)
             return
         sid = base64.urlsafe_b64encode(secrets.token_bytes(15)).decode()
-        info = HandshakeInfo(
-            headers={k: v for k, v in request.headers.items() if k not in UNKEPT_HEADERS},
-            query={k: v for k, v in request.query.items() if k not in ENGINE_QUERY},
-            address=request.client[0] if request.client else "",
-            url=request.path + ("?" + request.query_string if request.query_string else ""))
-        session = EngineSession(self, sid, info)
+        session = EngineSession(self, sid, HandshakeInfo.from_request(request))
         open_packet = eio.open_packet(
             sid, self._upgrades if transport == "polling" else [],
             self.config.ping_interval_ms, self.config.ping_timeout_ms, self.config.max_payload)
@@ -486,7 +503,8 @@ class EngineServer:
                 conn.extra_headers.append(("Sec-WebSocket-Version", "13"))
             self.respond_error(conn, BAD_REQUEST, detail=exc.message, status=exc.http_status)
             return False
-        transport = WebSocketTransport(self, conn, session)
+        assert conn.transport is not None
+        transport = WebSocketTransport(self, conn.transport, session)
         if handshake and session is not None:
             session.websocket = transport
         elif session is not None:

@@ -50,24 +50,16 @@ class Request:
     def query(self) -> dict[str, str]:
         """Query parameters, the first value of each."""
         if self._query is None:
-            self._query = {}
-            for key, value in parse_qsl(self.query_string, keep_blank_values=True):
-                self._query.setdefault(key, value)
+            self._query = first_values(self.query_string)
         return self._query
 
 
-class Upgraded(Protocol):
-    """What takes over a connection after an upgrade (a WebSocket)."""
-
-    def data_received(self, data: bytes) -> None: ...
-
-    def connection_lost(self, exc: Exception | None) -> None: ...
-
-    def pause_writing(self) -> None:
-        """The transport's write buffer is over its high-water mark."""
-
-    def resume_writing(self) -> None:
-        """The transport's write buffer drained below its low-water mark."""
+def first_values(query_string: str) -> dict[str, str]:
+    """Query parameters, the first value of each."""
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(query_string, keep_blank_values=True):
+        query.setdefault(key, value)
+    return query
 
 
 class Route(Protocol):
@@ -83,22 +75,21 @@ def reason_phrase(status: int) -> str:
 
 
 class HttpConnection(asyncio.Protocol):
-    """One TCP connection in its HTTP phase (and its upgraded life, if any).
+    """One TCP connection in its HTTP phase.
 
-    Upgraded connections live for hours by the thousand, so the HTTP machinery (parser,
-    request, buffers) is released at the upgrade and the attributes are slotted.
+    An upgrade hands the transport to another protocol (``transport.set_protocol``), so the
+    thousands of connections that live for hours keep none of the HTTP machinery.
     """
 
     __slots__ = ("_body", "_body_size", "_chunked", "_closed", "_header_bytes", "_held",
                  "_in_flight", "_keep_alive", "_message_complete", "_parser", "_raw_headers",
                  "_ready", "_request", "_response_started", "_url", "client", "deadline",
-                 "extra_headers", "front", "on_close", "transport", "upgraded")
+                 "extra_headers", "front", "on_close", "transport")
 
     def __init__(self, front: HttpFront) -> None:
         self.front = front
         self.transport: asyncio.Transport | None = None
         self.client: tuple[str, int] | None = None
-        self.upgraded: Upgraded | None = None
         self.deadline = 0.0
         self.on_close: Callable[[], None] | None = None
         self._parser = httptools.HttpRequestParser(self)
@@ -127,9 +118,6 @@ class HttpConnection(asyncio.Protocol):
         self.front.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.upgraded is not None:
-            self.upgraded.data_received(data)
-            return
         if self._in_flight:
             # Pipelined bytes wait for the response in progress, within the head budget.
             self._held += data
@@ -139,21 +127,9 @@ class HttpConnection(asyncio.Protocol):
             return
         self._feed(data)
 
-    def pause_writing(self) -> None:
-        # Before an upgrade, responses are small or end the connection; only a connection's
-        # long life (WebSocket, streams) needs to hold data back.
-        if self.upgraded is not None:
-            self.upgraded.pause_writing()
-
-    def resume_writing(self) -> None:
-        if self.upgraded is not None:
-            self.upgraded.resume_writing()
-
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self.front.connections.discard(self)
-        if self.upgraded is not None:
-            self.upgraded.connection_lost(exc)
         if self.on_close is not None:
             callback, self.on_close = self.on_close, None
             callback()
@@ -286,7 +262,7 @@ class HttpConnection(asyncio.Protocol):
         if self.transport is None or self._closed:
             return
         self._response_started = True
-        self._keep_alive = (not close and self.upgraded is None and self._request is not None
+        self._keep_alive = (not close and self._request is not None
                             and self._request.keep_alive)
         self._chunked = content_length is None
         lines = [f"HTTP/1.1 {status} {reason_phrase(status)}"]
@@ -324,20 +300,21 @@ class HttpConnection(asyncio.Protocol):
             held, self._held = bytes(self._held), bytearray()
             self._feed(held)
 
-    def upgrade(self, upgraded: Upgraded, response: bytes) -> None:
-        """Write the 101 response and hand the connection to ``upgraded``."""
-        assert self.transport is not None
+    def upgrade(self, protocol: asyncio.Protocol, response: bytes) -> asyncio.Transport:
+        """Write ``response`` (a 101, or the head of a stream) and hand the transport to
+        ``protocol``, with any bytes that came after the request; this object is done."""
+        transport = self.transport
+        assert transport is not None
         self.front.connections.discard(self)
-        self.upgraded = upgraded
-        self._response_started = True
-        self._request = None
-        self._ready = []
-        self._reset_request()
-        del self._parser  # the connection never parses HTTP again
-        self.transport.write(response)
+        self._closed = True
+        self.transport = None
+        self.on_close = None
+        transport.write(response)
+        transport.set_protocol(protocol)
         held, self._held = bytes(self._held), bytearray()
         if held:
-            upgraded.data_received(held)
+            protocol.data_received(held)
+        return transport
 
     def close(self) -> None:
         if self.transport is not None:
@@ -403,7 +380,7 @@ class HttpFront:
             await asyncio.sleep(period)
             now = time.monotonic()
             for conn in [c for c in self.connections
-                         if not c._in_flight and c.upgraded is None and c.deadline < now]:
+                         if not c._in_flight and c.deadline < now]:
                 conn.close()
 
 

@@ -18,6 +18,8 @@ import base64
 import logging
 import secrets
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ..auth.base import Authenticator
@@ -44,6 +46,15 @@ REFRESH_REQUIRED_EVENT = "auth_refresh_required"
 REFRESH_EVENT = "refresh_token"
 EXPIRED_EVENT = "auth_expired"
 
+_NONE: frozenset[str] = frozenset()
+# Most clients send only a token: their sockets share one empty, read-only auth mapping.
+_NO_AUTH: Mapping[str, Any] = MappingProxyType({})
+
+
+def _without(names: frozenset[str], name: str) -> frozenset[str]:
+    """``names - {name}``, sharing one empty set: every session ends up with an empty one."""
+    return names - {name} or _NONE
+
 
 class SioClient:
     """Socket.IO state of one Engine.IO session."""
@@ -55,7 +66,7 @@ class SioClient:
         self.sockets: dict[str, Socket] = {}
         # Namespaces whose CONNECT is being authenticated; rarely non-empty, so a shared
         # empty frozenset until then.
-        self.connecting: frozenset[str] = frozenset()
+        self.connecting = _NONE
 
 
 class SocketIOServer:
@@ -69,7 +80,10 @@ class SocketIOServer:
         self.authenticator = authenticator
         self.deadlines = deadlines
         self.namespaces = namespaces
-        self._expiries: dict[Socket, Deadline] = {}
+        # Bound once: a deadline per socket holds its callback, and a fresh bound method
+        # per deadline would be one more object per connection.
+        self._on_expired = self._expired
+        self._on_grace_over = self._evict
         # Sessions that have not joined a namespace yet, oldest first, with their deadline;
         # one timer for all of them, armed for the oldest.
         self._unjoined: dict[EngineSession, float] = {}
@@ -165,30 +179,30 @@ class SocketIOServer:
         spawn(self._connect(session, client, namespace, auth))
 
     async def _connect(self, session: EngineSession, client: SioClient, namespace: Namespace,
-                       auth: dict[str, Any]) -> None:
+                       auth: Mapping[str, Any]) -> None:
         try:
             credentials = await self._authenticate(namespace, auth)
             if credentials is not None:
                 # Verified: the credentials stand for it, and a token kept on every
                 # socket would only cost memory and risk leaking into logs.
-                auth = {k: v for k, v in auth.items() if k != "token"}
+                auth = {k: v for k, v in auth.items() if k != "token"} or _NO_AUTH
             socket = Socket(_new_id(), namespace, session, credentials, auth)
             for middleware in namespace.middlewares:
                 result = middleware(socket)
                 if asyncio.iscoroutine(result):
                     await result
         except GatewayError as exc:
-            client.connecting -= {namespace.name}
+            client.connecting = _without(client.connecting, namespace.name)
             if not session.closed:
                 self._refuse(session, namespace.name, exc.message)
             return
         except Exception:
-            client.connecting -= {namespace.name}
+            client.connecting = _without(client.connecting, namespace.name)
             log.exception("connect to %s failed", namespace.name)
             if not session.closed:
                 self._refuse(session, namespace.name, "internal error")
             return
-        client.connecting -= {namespace.name}
+        client.connecting = _without(client.connecting, namespace.name)
         if session.closed:
             return
         client.sockets[namespace.name] = socket
@@ -203,7 +217,7 @@ class SocketIOServer:
             run_handler(handler, socket)
 
     async def _authenticate(self, namespace: Namespace,
-                            auth: dict[str, Any]) -> Credentials | None:
+                            auth: Mapping[str, Any]) -> Credentials | None:
         if not namespace.auth_required:
             return None
         token = auth.get("token")
@@ -219,9 +233,9 @@ class SocketIOServer:
         session.send_text("4" + text)
 
     def _forget(self, socket: Socket, reason: str) -> None:
-        expiry = self._expiries.pop(socket, None)
-        if expiry is not None:
-            expiry.cancel()
+        if socket.expiry is not None:
+            socket.expiry.cancel()
+            socket.expiry = None
         socket.closed(reason)
 
     # -- token lifetime ---------------------------------------------------------------
@@ -230,21 +244,20 @@ class SocketIOServer:
         credentials = socket.credentials
         if credentials is None or credentials.expires_at is None:
             return
-        previous = self._expiries.pop(socket, None)
-        if previous is not None:
-            previous.cancel()
+        if socket.expiry is not None:
+            socket.expiry.cancel()
         delay = max(0.0, credentials.expires_at - time.time())
-        self._expiries[socket] = self.deadlines.after(delay, self._expired, socket)
+        socket.expiry = self.deadlines.after(delay, self._on_expired, socket)
 
     def _expired(self, socket: Socket) -> None:
         if not socket.connected:
             return
         grace = self.auth_config.refresh_grace_s
         socket.emit(REFRESH_REQUIRED_EVENT, {"reason": "token expired", "graceSeconds": grace})
-        self._expiries[socket] = self.deadlines.after(grace, self._evict, socket)
+        socket.expiry = self.deadlines.after(grace, self._on_grace_over, socket)
 
     def _evict(self, socket: Socket) -> None:
-        self._expiries.pop(socket, None)
+        socket.expiry = None
         if socket.connected:
             socket.emit(EXPIRED_EVENT, {"message": "token expired and was not refreshed"})
             socket.disconnect("token expired")

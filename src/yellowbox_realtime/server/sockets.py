@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..core.hub import Hub, Outgoing, Sink
@@ -30,6 +30,7 @@ from ..messages import Credentials
 from ..protocol import socketio as sio
 
 if TYPE_CHECKING:
+    from .deadlines import Deadline
     from .engineio import EngineSession, HandshakeInfo
 
 log = logging.getLogger(__name__)
@@ -147,11 +148,11 @@ class Socket:
     use (application data, pending acks) is created on first use.
     """
 
-    __slots__ = ("_acks", "_data", "_next_ack", "auth", "connected", "credentials", "id",
-                 "namespace", "rooms", "session")
+    __slots__ = ("_acks", "_data", "_next_ack", "_rooms", "_sink", "auth", "connected",
+                 "credentials", "expiry", "id", "namespace", "session")
 
     def __init__(self, sid: str, namespace: Namespace, session: EngineSession,
-                 credentials: Credentials | None, auth: dict[str, Any]) -> None:
+                 credentials: Credentials | None, auth: Mapping[str, Any]) -> None:
         self.id = sid
         self.namespace = namespace
         self.session = session
@@ -159,7 +160,12 @@ class Socket:
         # The CONNECT payload (without the token once it was verified).
         self.auth = auth
         self.connected = False
-        self.rooms: set[str] = set()
+        # A socket is in a handful of rooms: a tuple costs a quarter of a set.
+        self._rooms: tuple[str, ...] = ()
+        # One bound method for all of the socket's subscriptions (see ``sink``).
+        self._sink: Sink = session.deliver
+        # The token-expiry deadline the Socket.IO layer keeps for this socket.
+        self.expiry: Deadline | None = None
         self._data: dict[str, Any] | None = None
         # Ack id -> a callback, or the future a call() awaits (failed if the socket closes).
         self._acks: dict[int, AckWaiter] | None = None
@@ -190,14 +196,18 @@ class Socket:
 
     # -- rooms ------------------------------------------------------------------------
 
+    @property
+    def rooms(self) -> frozenset[str]:
+        return frozenset(self._rooms)
+
     def join(self, room: str) -> None:
-        if room not in self.rooms:
-            self.rooms.add(room)
+        if room not in self._rooms:
+            self._rooms += (room,)
             self.namespace.hub.subscribe(self.namespace.channel(room), self)
 
     def leave(self, room: str) -> None:
-        if room in self.rooms:
-            self.rooms.discard(room)
+        if room in self._rooms:
+            self._rooms = tuple(r for r in self._rooms if r != room)
             self.namespace.hub.unsubscribe(self.namespace.channel(room), self)
 
     def to(self, *rooms: str) -> Emitter:
@@ -214,7 +224,7 @@ class Socket:
     def sink(self) -> Sink:
         # The hub calls the session directly: a socket leaves its rooms when it closes, and a
         # closed session drops what it is given.
-        return self.session.deliver
+        return self._sink
 
     def emit(self, event: str, *args: Any,
              callback: Callable[[list[Any]], None] | None = None) -> None:
@@ -279,7 +289,7 @@ class Socket:
             return
         self.connected = False
         self.namespace.sockets.pop(self.id, None)
-        for room in tuple(self.rooms):
+        for room in self._rooms:
             self.leave(room)
         pending, self._acks = self._acks, None
         for waiter in (pending or {}).values():
