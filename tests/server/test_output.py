@@ -14,6 +14,20 @@ class Sink(asyncio.Protocol):
     pass
 
 
+class Buffer(OutputBuffer):
+    """A buffer that records its overflow, as a connection would cut itself off."""
+
+    __slots__ = ("overflow",)
+
+    def __init__(self, transport: asyncio.WriteTransport, scheduler: FlushScheduler,
+                 limit: int) -> None:
+        super().__init__(transport, scheduler, limit)
+        self.overflow = asyncio.Event()
+
+    def overflowed(self) -> None:
+        self.overflow.set()
+
+
 class CountingTransport(asyncio.WriteTransport):
     """The real transport, with a record of each write (uvloop's cannot be patched)."""
 
@@ -67,7 +81,7 @@ async def read_exactly(sock: socket.socket, size: int) -> bytes:
 
 async def test_appends_in_one_loop_turn_leave_in_one_write(pair: Pair) -> None:
     loop = asyncio.get_running_loop()
-    buffer = OutputBuffer(pair.transport, FlushScheduler(loop), 1 << 20, lambda: None)
+    buffer = Buffer(pair.transport, FlushScheduler(loop), 1 << 20)
     for i in range(100):
         buffer.append(b"frame-%03d;" % i)
     assert pair.writes == []  # nothing written until the turn ends
@@ -79,8 +93,8 @@ async def test_appends_in_one_loop_turn_leave_in_one_write(pair: Pair) -> None:
 async def test_one_scheduler_flushes_many_buffers(pair: Pair) -> None:
     loop = asyncio.get_running_loop()
     scheduler = FlushScheduler(loop)
-    first = OutputBuffer(pair.transport, scheduler, 1 << 20, lambda: None)
-    second = OutputBuffer(pair.transport, scheduler, 1 << 20, lambda: None)
+    first = Buffer(pair.transport, scheduler, 1 << 20)
+    second = Buffer(pair.transport, scheduler, 1 << 20)
     first.append(b"a")
     second.append(b"b")
     first.append(b"c")
@@ -90,9 +104,9 @@ async def test_one_scheduler_flushes_many_buffers(pair: Pair) -> None:
 
 async def test_a_reader_that_stops_is_cut_off_and_memory_stays_bounded(pair: Pair) -> None:
     loop = asyncio.get_running_loop()
-    overflowed = asyncio.Event()
     limit = 256 * 1024
-    buffer = OutputBuffer(pair.transport, FlushScheduler(loop), limit, overflowed.set)
+    buffer = Buffer(pair.transport, FlushScheduler(loop), limit)
+    overflowed = buffer.overflow
     chunk = b"x" * 4096
     # The reader never reads: first the kernel's buffers fill, then the transport's.
     for _ in range(10_000):
@@ -110,7 +124,7 @@ async def test_a_reader_that_stops_is_cut_off_and_memory_stays_bounded(pair: Pai
 
 async def test_a_paused_buffer_holds_data_and_resume_sends_it_in_one_write(pair: Pair) -> None:
     loop = asyncio.get_running_loop()
-    buffer = OutputBuffer(pair.transport, FlushScheduler(loop), 1 << 20, lambda: None)
+    buffer = Buffer(pair.transport, FlushScheduler(loop), 1 << 20)
     buffer.pause()
     buffer.append(b"one;")
     buffer.append(b"two;")
@@ -124,7 +138,7 @@ async def test_a_paused_buffer_holds_data_and_resume_sends_it_in_one_write(pair:
 
 async def test_write_now_does_not_wait_for_resume_nor_overtake_queued_data(pair: Pair) -> None:
     loop = asyncio.get_running_loop()
-    buffer = OutputBuffer(pair.transport, FlushScheduler(loop), 1 << 20, lambda: None)
+    buffer = Buffer(pair.transport, FlushScheduler(loop), 1 << 20)
     buffer.pause()
     buffer.append(b"queued;")
     buffer.write_now(b"close")
@@ -135,7 +149,7 @@ async def test_write_now_does_not_wait_for_resume_nor_overtake_queued_data(pair:
 class Forwarding(asyncio.Protocol):
     """Tells the buffer what the transport says about its own buffer, as the server does."""
 
-    buffer: OutputBuffer | None = None
+    buffer: Buffer | None = None
 
     def pause_writing(self) -> None:
         assert self.buffer is not None
@@ -152,9 +166,9 @@ async def test_with_backpressure_little_is_stuck_in_the_transport_at_the_cut() -
     loop = asyncio.get_running_loop()
     left, right = socket.socketpair()
     transport, protocol = await loop.create_connection(Forwarding, sock=left)
-    overflowed = asyncio.Event()
     limit = 1024 * 1024
-    protocol.buffer = OutputBuffer(transport, FlushScheduler(loop), limit, overflowed.set)
+    protocol.buffer = Buffer(transport, FlushScheduler(loop), limit)
+    overflowed = protocol.buffer.overflow
     try:
         chunk = b"x" * 4096
         for _ in range(100_000):

@@ -8,6 +8,7 @@ expected values that come from our own configuration appear in messages.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -120,4 +121,5 @@ def _role(claims: dict[str, Any], role_claim: str, default_role: str) -> str:
     role = claims[role_claim]
     if not isinstance(role, str) or not role:
         raise AuthenticationError(f"token claim {role_claim!r} must be a non-empty string")
-    return role
+    # A few roles shared by thousands of connections: one string each, not one per token.
+    return sys.intern(role)

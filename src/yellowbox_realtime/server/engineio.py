@@ -50,6 +50,10 @@ UNKEPT_HEADERS = frozenset({"authorization", "cookie", "connection", "upgrade",
 ENGINE_QUERY = frozenset({"EIO", "transport", "sid", "t"})
 
 
+# The empty polling queue every session starts with; never appended to (see _poll_append).
+_NO_PACKETS: list[bytes] = []
+
+
 class EngineHandler(Protocol):
     """The layer above (Socket.IO) receives a session's life through these calls."""
 
@@ -113,7 +117,8 @@ class EngineSession:
         self.awaiting_pong_since: int | None = None
         # Anything the layer above keeps per session (the Socket.IO client state).
         self.state: object = None
-        self._poll_queue: list[bytes] = []
+        # Shared and empty until polling queues something (WebSocket sessions never do).
+        self._poll_queue = _NO_PACKETS
         self._poll_size = 0
         self._poll_conn: HttpConnection | None = None
 
@@ -122,27 +127,30 @@ class EngineSession:
     def deliver(self, message: Outgoing) -> None:
         """Queue a pre-encoded Socket.IO message in this session's wire shape."""
         if self.websocket is not None:
-            self.websocket.out.append(message.websocket)
+            self.websocket.append(message.websocket)
         else:
             self._poll_append(message.polling)
 
     def send_text(self, packet: str) -> None:
         """Queue one Engine.IO text packet (type digit + data)."""
         if self.websocket is not None:
-            self.websocket.out.append(ws.text_frame(packet.encode()))
+            self.websocket.append(ws.text_frame(packet.encode()))
         else:
             self._poll_append(packet.encode())
 
     def send_binary(self, data: bytes) -> None:
         if self.websocket is not None:
-            self.websocket.out.append(ws.binary_frame(data))
+            self.websocket.append(ws.binary_frame(data))
         else:
             self._poll_append(b"b" + base64.b64encode(data))
 
     def _poll_append(self, packet: bytes) -> None:
         if self.closed:
             return
-        self._poll_queue.append(packet)
+        if self._poll_queue:
+            self._poll_queue.append(packet)
+        else:
+            self._poll_queue = [packet]
         self._poll_size += len(packet) + 1
         if self._poll_size > self.server.config.max_polling_buffer_bytes:
             error = SlowConsumer(f"slow consumer: more than "
@@ -164,7 +172,7 @@ class EngineSession:
             return
         self._poll_conn = None
         conn.on_close = None
-        self._poll_queue, self._poll_size = [], 0
+        self._poll_queue, self._poll_size = _NO_PACKETS, 0
         self.server.respond_polling(conn, eio.encode_payload(queue))
 
     # -- polling requests -------------------------------------------------------------
@@ -177,7 +185,7 @@ class EngineSession:
             return
         if self.upgrading is not None and not self._poll_queue:
             # The client is moving to WebSocket: let this poll end at once.
-            self._poll_queue.append(NOOP)
+            self._poll_queue = [NOOP]
         if self._poll_queue:
             self._poll_conn = conn
             self._flush_poll()
@@ -224,7 +232,7 @@ class EngineSession:
 
     def probe(self, transport: WebSocketTransport) -> None:
         """The client's probe arrived on the new WebSocket: answer it, unblock polling."""
-        transport.out.append(ws.text_frame(b"3probe"))
+        transport.append(ws.text_frame(b"3probe"))
         # The client pauses polling before it upgrades; finish a waiting GET with a noop
         # so it can.
         if self._poll_conn is not None and not self._poll_queue:
@@ -233,16 +241,16 @@ class EngineSession:
     def complete_upgrade(self, transport: WebSocketTransport) -> None:
         self.upgrading = None
         self.websocket = transport
-        pending, self._poll_queue, self._poll_size = self._poll_queue, [], 0
+        pending, self._poll_queue, self._poll_size = self._poll_queue, _NO_PACKETS, 0
         if self._poll_conn is not None:
             conn, self._poll_conn = self._poll_conn, None
             conn.on_close = None
             self.server.respond_polling(conn, NOOP)
         for packet in pending:
             if packet.startswith(b"b"):
-                transport.out.append(ws.binary_frame(base64.b64decode(packet[1:])))
+                transport.append(ws.binary_frame(base64.b64decode(packet[1:])))
             elif packet != NOOP:
-                transport.out.append(ws.text_frame(packet))
+                transport.append(ws.text_frame(packet))
 
     # -- closing ----------------------------------------------------------------------
 
@@ -265,24 +273,24 @@ class EngineSession:
             # noop when the client itself closed.
             body = eio.encode_payload(self._poll_queue) if self._poll_queue else NOOP
             self.server.respond_polling(conn, body)
-        self._poll_queue = []
+        self._poll_queue = _NO_PACKETS
         self.server.handler.on_close(self, reason)
 
 
-class WebSocketTransport(asyncio.Protocol):
+class WebSocketTransport(OutputBuffer, asyncio.Protocol):
     """An upgraded connection carrying one Engine.IO session (or probing for one): the
-    protocol of its TCP transport from the upgrade on."""
+    protocol of its TCP transport from the upgrade on, and the buffer of what it sends."""
 
-    __slots__ = ("out", "parser", "server", "session", "transport")
+    __slots__ = ("parser", "server", "session")
+
+    transport: asyncio.Transport
 
     def __init__(self, server: EngineServer, transport: asyncio.Transport,
                  session: EngineSession | None) -> None:
+        super().__init__(transport, server.flusher, server.server_config.max_buffer_bytes)
         self.server = server
-        self.transport = transport
         self.session = session
         self.parser = ws.ServerConnection(max_message_bytes=server.config.max_payload)
-        self.out = OutputBuffer(transport, server.flusher,
-                                server.server_config.max_buffer_bytes, self._overflow)
 
     def data_received(self, data: bytes) -> None:
         parser = self.parser
@@ -296,7 +304,7 @@ class WebSocketTransport(asyncio.Protocol):
                 self._end("transport close")
         reply = parser.data_to_send()
         if reply:
-            self.out.write_now(reply)
+            self.write_now(reply)
         if parser.should_close_transport:
             if parser.failure is not None:
                 self._end(f"transport error: {parser.failure.message}")
@@ -325,26 +333,26 @@ class WebSocketTransport(asyncio.Protocol):
 
     def close_with(self, code: int, reason: str) -> None:
         if not self.transport.is_closing():
-            self.out.write_now(ws.close_frame(code, reason))
+            self.write_now(ws.close_frame(code, reason))
             self.transport.close()
 
     def close(self) -> None:
         """Flush what is queued (the close packet), then a close frame."""
-        self.out.flush()
+        self.flush()
         self.close_with(1000, "")
-        self.out.close()
+        self.discard()
 
     def pause_writing(self) -> None:
-        self.out.pause()
+        self.pause()
 
     def resume_writing(self) -> None:
-        self.out.resume()
+        self.resume()
 
-    def _overflow(self) -> None:
+    def overflowed(self) -> None:
         # The queued data is dropped. Because the buffer holds data back while the kernel is
         # full, little stands between the client and the reason: it reads it as soon as it
         # reads again, then the close frame.
-        error = SlowConsumer(f"slow consumer: more than {self.out.limit} bytes unsent")
+        error = SlowConsumer(f"slow consumer: more than {self.limit} bytes unsent")
         session = self.session
         log.warning("disconnecting %s: %s", session.sid if session else "-", error.message)
         transport = self.transport
@@ -366,7 +374,7 @@ class WebSocketTransport(asyncio.Protocol):
             session.close(reason, notify=False)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.out.close()
+        self.discard()
         self._end("transport close")
 
 

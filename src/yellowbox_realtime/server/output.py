@@ -13,13 +13,12 @@ not stuck behind a megabyte of stale events.
 
 Memory is bounded: the bytes queued here may not exceed ``limit``, nor may one flush push the
 transport's buffer past it. Past either, the connection is a slow consumer: its pending data
-is dropped and ``on_overflow`` is called, which disconnects it with a reason.
+is dropped and :meth:`OutputBuffer.overflowed` is called, which disconnects it with a reason.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 
 class FlushScheduler:
@@ -47,16 +46,19 @@ class FlushScheduler:
 
 
 class OutputBuffer:
-    """Bytes queued for one transport, flushed once per loop turn, bounded in size."""
+    """Bytes queued for one transport, flushed once per loop turn, bounded in size.
+
+    Connections (a WebSocket, an SSE stream) extend it rather than own one: they live by the
+    thousand for hours, and one object per connection is less memory than two.
+    """
 
     __slots__ = ("_chunks", "_dirty", "_paused", "_scheduler", "_size", "closed", "limit",
-                 "on_overflow", "transport")
+                 "transport")
 
     def __init__(self, transport: asyncio.WriteTransport, scheduler: FlushScheduler,
-                 limit: int, on_overflow: Callable[[], None]) -> None:
+                 limit: int) -> None:
         self.transport = transport
         self.limit = limit
-        self.on_overflow = on_overflow
         self.closed = False
         self._scheduler = scheduler
         self._chunks: list[bytes] = []
@@ -118,12 +120,16 @@ class OutputBuffer:
             self._size = 0
         self.transport.write(data)
 
-    def close(self) -> None:
+    def discard(self) -> None:
         """Stop accepting data; what is queued is dropped."""
         self.closed = True
         self._chunks.clear()
         self._size = 0
 
+    def overflowed(self) -> None:
+        """The limit was passed and what was queued is gone: cut the connection off."""
+        raise NotImplementedError
+
     def _overflow(self) -> None:
-        self.close()
-        self.on_overflow()
+        self.discard()
+        self.overflowed()
