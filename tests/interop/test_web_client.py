@@ -217,9 +217,10 @@ async def test_tokens_are_refreshed_before_they_expire(
         make_gateway: MakeGateway, web: WebClientDriver, make_token: MakeToken) -> None:
     gateway = await make_gateway(gateway_config(auth={"refresh_grace_s": 0.5}))
     sockets = track_sockets(gateway)
-    short, renewed = make_token("ops-1", "operations", ttl_s=2), make_token("ops-1", "operations")
+    # exp is whole seconds: a 3 s token has 2-3 s left, and the refresh is due 2 s early.
+    short, renewed = make_token("ops-1", "operations", ttl_s=3), make_token("ops-1", "operations")
     web.serve_tokens("ops", lambda force: renewed if force else short)
-    await web.create("ops", gateway.url, refreshMarginMs=1000, **FAST)
+    await web.create("ops", gateway.url, refreshMarginMs=2000, **FAST)
     first = await web.expect("ops", "connect")
     refreshed = await web.expect("ops", "token_refreshed")
     assert refreshed["expiresAt"] == expiry(renewed)
@@ -230,7 +231,7 @@ async def test_tokens_are_refreshed_before_they_expire(
 
     # The control's token outlives the short one by a second: once the server has evicted
     # it, the short token's deadline has passed too.
-    await expire_control(web, gateway, make_token("ops-2", "operations", ttl_s=3))
+    await expire_control(web, gateway, make_token("ops-2", "operations", ttl_s=4))
     state = await web.state("ops")
     assert (state["connected"], state["socketId"]) == (True, first["id"])
     assert types(web, "ops", {"disconnect", "event"}) == []
