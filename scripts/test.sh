@@ -12,6 +12,9 @@ fi
 
 command -v node >/dev/null || { echo "node is required for the interop tests" >&2; exit 1; }
 (cd tests/interop/node && npm ci --no-audit --no-fund --silent)
+# The web client package: built (the interop tests import its dist/) and unit-tested.
+(cd clients/web && npm ci --no-audit --no-fund --silent && npm run --silent build)
+(cd clients/web && npm test --silent)
 
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
