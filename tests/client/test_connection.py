@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MakeToken
+from tests.conftest import MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.client import Backoff, Client
 from yellowbox_realtime.client.session import token_expiry
@@ -337,3 +337,22 @@ async def test_close_during_reconnect_backoff_stops_for_good(
     assert client_tasks() == set()
     assert tokens.calls == [False]
     assert not client.connected
+
+
+async def test_engineio_pings_are_answered(make_gateway: MakeGateway,
+                                           make_token: MakeToken) -> None:
+    gateway = await make_gateway(gateway_config(engineio={
+        "ping_interval_ms": 50, "ping_timeout_ms": 100}))
+    client = Client(gateway.url, Tokens(make_token, "rider-1", "rider"))
+    events = Events(client, "disconnect", "tick")
+    await client.connect()
+    try:
+        # Many ping rounds fit before the tick; an unanswered one would end the session.
+        asyncio.get_running_loop().call_later(
+            0.6, server_socket(gateway, client).emit, "tick")
+        assert await events.next("tick") == ()
+        assert client.connected
+        assert not events.seen("disconnect")
+        assert server_socket(gateway, client).connected
+    finally:
+        await client.close()
