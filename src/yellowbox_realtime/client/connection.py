@@ -360,7 +360,9 @@ class Client:
             log.warning("token refresh failed: %s", exc.message)
             return
         finally:
-            self._refreshing = None
+            # Only this refresh's own slot: a cancelled one must not forget its successor.
+            if self._refreshing is asyncio.current_task():
+                self._refreshing = None
         if isinstance(answer, dict) and answer.get("ok") is True:
             previous, self._token = self._token, token
             # The same token again would be refreshed again at once; wait for the server.
