@@ -1,6 +1,8 @@
 """Imports point down the layers (DESIGN.md section 4)."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "yellowbox_realtime"
@@ -14,6 +16,11 @@ FORBIDDEN = {
              "yellowbox_realtime.server", "yellowbox_realtime.api", "yellowbox_realtime.auth"},
     "domain": {"httptools", "uvloop", "starlette", "httpx", "socket",
                "yellowbox_realtime.server", "yellowbox_realtime.api"},
+    # The client talks to the gateway over the wire only: protocol/, errors, messages.
+    "client": {"httptools", "starlette", "yellowbox_realtime.server",
+               "yellowbox_realtime.core", "yellowbox_realtime.domain",
+               "yellowbox_realtime.auth", "yellowbox_realtime.api", "yellowbox_realtime.app",
+               "yellowbox_realtime.events", "yellowbox_realtime.cli"},
 }
 # Only the composition root and the command line read the environment or files.
 ENV_READERS = {"app.py", "cli.py"}
@@ -55,3 +62,14 @@ def test_only_the_composition_root_reads_the_environment() -> None:
         if "os.environ" in text or "getenv(" in text:
             offences.append(str(path.relative_to(PACKAGE)))
     assert offences == []
+
+
+def test_importing_the_package_does_not_import_the_client() -> None:
+    # Servers need no WebSocket client library; the client is exported lazily.
+    code = ("import sys, yellowbox_realtime; assert 'websockets' not in sys.modules; "
+            "from yellowbox_realtime import Client; assert 'websockets' in sys.modules; "
+            "print(Client.__module__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "yellowbox_realtime.client.connection"

@@ -5,6 +5,8 @@ The public API, for applications built on the gateway::
     from yellowbox_realtime import Config, Gateway, Socket
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .app import Gateway
 from .auth.base import Authenticator
 from .config import Config
@@ -19,9 +21,13 @@ from .errors import (
 from .messages import Credentials
 from .server.sockets import Emitter, Namespace, Socket
 
+if TYPE_CHECKING:
+    from .client import Client
+
 __all__ = [
     "AuthenticationError",
     "Authenticator",
+    "Client",
     "Config",
     "Credentials",
     "Emitter",
@@ -34,3 +40,12 @@ __all__ = [
     "Socket",
     "ValidationError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The client needs the websockets library; a server that never uses it should not
+    # import it, so it is loaded on first access.
+    if name == "Client":
+        from .client import Client
+        return Client
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -122,3 +122,23 @@ class Disconnected(GatewayError):
 
     code = "disconnected"
     temporary = True
+
+
+class ConnectRefused(GatewayError):
+    """The server refused a Socket.IO CONNECT (``connect_error``); the message is the server's.
+
+    Temporary: a refusal for an expired token, say, can succeed with a fresh one."""
+
+    code = "connect_refused"
+    temporary = True
+
+
+class RequestRefused(GatewayError):
+    """The server acknowledged a request with ``{ok: false, error, code}``; the message is
+    the error and ``reason`` the server's code for it (``forbidden``, ``rate_limited``...)."""
+
+    code = "request_refused"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
