@@ -25,7 +25,9 @@ from typing import Any
 from .api.app import create_api
 from .auth import build_authenticator
 from .auth.base import Authenticator
-from .config import Config
+from .config import Config, HistoryConfig
+from .core.broker import Broker, MemoryBroker
+from .core.history import HistoryLimits
 from .core.hub import Hub
 from .core.policy import Policy
 from .errors import ConfigError
@@ -48,7 +50,7 @@ class Gateway:
     def __init__(self, config: Config | None = None, *,
                  authenticator: Authenticator | None = None, dev_secret: str = "",
                  policy: Policy | None = None, asgi_app: ASGIApp | None = None,
-                 yellowbox_events: bool = True) -> None:
+                 broker: Broker | None = None, yellowbox_events: bool = True) -> None:
         self.config = config or Config()
         if authenticator is None:
             if self.config.auth.provider == "dev" and not (dev_secret or
@@ -61,6 +63,7 @@ class Gateway:
         self.policy = policy or Policy.with_overrides(self.config.policy.subscribe,
                                                       self.config.policy.publish)
         self.hub = Hub()
+        self.broker = broker or memory_broker(self.hub, self.config.history)
         self.namespaces: dict[str, Namespace] = {}
         self.main = self.of("/")
         self.asgi_app: ASGIApp = asgi_app or create_api(self.stats)
@@ -83,7 +86,7 @@ class Gateway:
             raise ValueError(f"namespace names start with '/': {name!r}")
         namespace = self.namespaces.get(name)
         if namespace is None:
-            namespace = self.namespaces[name] = Namespace(name, self.hub,
+            namespace = self.namespaces[name] = Namespace(name, self.broker, self.hub,
                                                           auth_required=auth_required)
         return namespace
 
@@ -161,6 +164,16 @@ class Gateway:
         finally:
             log.info("shutting down")
             await self.stop()
+
+
+def memory_broker(hub: Hub, config: HistoryConfig) -> MemoryBroker:
+    """The single-process broker, with each channel's history limits from the config."""
+    per_channel = {
+        name: HistoryLimits(config.channel_max_entries.get(name, config.max_entries),
+                            config.channel_ttl_s.get(name, config.ttl_s))
+        for name in {*config.channel_max_entries, *config.channel_ttl_s}}
+    return MemoryBroker(hub, HistoryLimits(config.max_entries, config.ttl_s), per_channel,
+                        stamp_socketio=config.recovery_window_s > 0)
 
 
 def state_dir(env: dict[str, str] | os._Environ[str] = os.environ) -> Path:

@@ -142,6 +142,35 @@ class RidersConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryConfig:
+    """What channels keep for clients that reconnect (SSE ``Last-Event-ID``, Socket.IO
+    connection-state recovery). A client that missed more than was kept is told so."""
+
+    max_entries: int = 1000
+    ttl_s: float = 300.0
+    # Per channel: an exact name, or a prefix ending in ":" ("user:"); replaces the above.
+    channel_max_entries: Mapping[str, int] = field(
+        default_factory=lambda: {"rider_locations": 20_000})
+    channel_ttl_s: Mapping[str, float] = field(
+        default_factory=lambda: {"rider_locations": 120.0})
+    # How long a disconnected Socket.IO socket can come back and recover what it missed;
+    # 0 turns recovery off, and with it the offset socket.io-client reads as the last
+    # argument of each broadcast.
+    recovery_window_s: float = 120.0
+    max_recovery_sessions: int = 100_000
+
+    def __post_init__(self) -> None:
+        _positive(self, "history", "ttl_s", "max_recovery_sessions")
+        if self.max_entries < 0 or any(v < 0 for v in self.channel_max_entries.values()):
+            raise ConfigError("history.max_entries: must be 0 or more")
+        if any(not v > 0 for v in self.channel_ttl_s.values()):
+            raise ConfigError("history.channel_ttl_s: every TTL must be positive")
+        if self.recovery_window_s < 0:
+            raise ConfigError(f"history.recovery_window_s: must be 0 or more, "
+                              f"got {self.recovery_window_s}")
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyConfig:
     """Entries that replace the default authorization table's (channel or event -> roles)."""
 
@@ -157,6 +186,7 @@ class Config:
     engineio: EngineIOConfig = field(default_factory=EngineIOConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     riders: RidersConfig = field(default_factory=RidersConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     @classmethod

@@ -88,19 +88,19 @@ class YellowBoxEvents:
 
     # -- back-office API --------------------------------------------------------------
 
-    def broadcast_expense_update(self, expense: dict[str, Any]) -> int:
-        """Tell everyone following expenses; returns the number of recipients."""
+    def broadcast_expense_update(self, expense: dict[str, Any]) -> None:
+        """Tell everyone following expenses."""
         if not isinstance(expense.get("expenseId"), str) or not expense["expenseId"]:
             raise ValidationError("expense update needs an expenseId string")
         if not isinstance(expense.get("status"), str) or not expense["status"]:
             raise ValidationError("expense update needs a status string")
-        return self.namespace.to(EXPENSE_UPDATES).emit(EXPENSE_EVENT, expense)
+        self.namespace.to(EXPENSE_UPDATES).emit(EXPENSE_EVENT, expense)
 
-    def send_to_user(self, uid: str, event: str, data: Any) -> int:
-        return self.namespace.to_user(uid).emit(event, data)
+    def send_to_user(self, uid: str, event: str, data: Any) -> None:
+        self.namespace.to_user(uid).emit(event, data)
 
-    def send_to_role(self, role: str, event: str, data: Any) -> int:
-        return self.namespace.to_role(role).emit(event, data)
+    def send_to_role(self, role: str, event: str, data: Any) -> None:
+        self.namespace.to_role(role).emit(event, data)
 
 
 def _who(socket: Socket) -> Credentials:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.interop.offsets import split_offset
+
 NODE_DIR = Path(__file__).resolve().parent / "node"
 DRIVER = NODE_DIR / "driver.mjs"
 COMMAND_TIMEOUT_S = 10.0
@@ -109,6 +111,8 @@ class NodeDriver:
             if future is not None and not future.done():
                 future.set_result(record)
             return
+        if record.get("type") == "event" and isinstance(record.get("args"), list):
+            record["args"], record["offset"] = split_offset(record["args"])
         if record.get("type") == "error" and "name" not in record:
             self._errors.append(record)
         async with self._changed:

@@ -68,13 +68,13 @@ async def test_two_tabs_of_one_user_and_closing_one(gateway: Gateway, node_drive
     token = make_token("ops-1", "operations")
     await connect(node_driver, gateway, "tab1", token, transports=["websocket"])
     await connect(node_driver, gateway, "tab2", token, transports=["polling"])
-    assert gateway.to_user("ops-1").emit("assignment", {"orderId": "o-1"}) == 2
+    gateway.to_user("ops-1").emit("assignment", {"orderId": "o-1"})
     for tab in ("tab1", "tab2"):
         record = await node_driver.expect(tab, "event", event="assignment")
         assert record["args"] == [{"orderId": "o-1"}]
     await node_driver.command("disconnect", name="tab1")
     await node_driver.expect("tab1", "disconnect")
-    assert gateway.to_user("ops-1").emit("assignment", {"orderId": "o-2"}) == 1
+    gateway.to_user("ops-1").emit("assignment", {"orderId": "o-2"})
     record = await node_driver.expect("tab2", "event", event="assignment")
     assert record["args"] == [{"orderId": "o-2"}]
     state = await node_driver.command("state", name="tab2")

@@ -66,7 +66,7 @@ async def test_a_stalled_reader_is_disconnected_and_others_carry_on(
     healthy = socketio.AsyncClient(reconnection=False)
     received = 0
 
-    def count(_: object) -> None:
+    def count(*_: object) -> None:
         nonlocal received
         received += 1
 

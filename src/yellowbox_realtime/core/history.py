@@ -1,14 +1,20 @@
-"""Per-channel bounded history, so a reconnecting client can get what it missed.
+"""Bounded history of published events, so a reconnecting client can get what it missed.
 
-Each channel numbers its events 1, 2, 3 ... without gaps and keeps the newest ones, bounded
-by count (``max_entries``) and age (``ttl_s``). A client's place is a :class:`Position`:
-the channel's epoch and the offset of the last event it saw. The epoch names one run of the
-numbering; a new epoch (a restart of a memory history) makes every older position
-meaningless, which is reported rather than guessed at.
+Every publish gets the next offset of one stream (1, 2, 3 ... without gaps) and is kept in
+the history of each channel it went to, bounded per channel by count (``max_entries``) and
+age (``ttl_s``). A client's place is one :class:`~..protocol.sse.StreamPosition`: the epoch
+of the stream and the offset of the last event it saw. One position covers any set of
+channels, which is what an SSE stream of several channels or a Socket.IO socket in several
+rooms needs: a per-channel offset could not say where such a client is in the others.
 
-The one promise: :meth:`ChannelHistory.since` either returns every event after the
-client's position, consecutively, or says ``complete=False`` so the client is told it
-missed something. It never leaves a gap silently.
+The epoch names one run of the numbering; a new epoch (a restart of a memory history) makes
+every older position meaningless, which is reported rather than guessed at.
+
+The one promise: :meth:`History.since` either returns every event after the client's
+position in the channels asked for, in order, or says ``complete=False`` so the client is
+told it missed something. It never leaves a gap silently. For that each channel remembers
+the newest offset it let go of (trimmed, expired, or never kept): a client behind it has
+lost something.
 
 Pure: time is passed in as ``now`` (seconds, from a clock that does not go backwards, such
 as ``time.monotonic``) and nothing here reads a clock or does I/O.
@@ -16,71 +22,62 @@ as ``time.monotonic``) and nothing here reads a clock or does I/O.
 
 from __future__ import annotations
 
+import heapq
 import secrets
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import islice
-from typing import Any
+from typing import Generic, Protocol, TypeVar
 
-__all__ = [
-    "ChannelHistory",
-    "Entry",
-    "History",
-    "HistoryLimits",
-    "Position",
-    "Recovery",
-    "new_epoch",
-]
+from ..protocol.sse import StreamPosition
+
+__all__ = ["History", "HistoryLimits", "Recovery", "Timed", "new_epoch"]
+
+
+class Timed(Protocol):
+    """What a history keeps: anything that knows its offset and when it was published."""
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def published_at(self) -> float: ...
+
+
+T = TypeVar("T", bound=Timed)
 
 
 @dataclass(frozen=True, slots=True)
 class HistoryLimits:
     """How much of one channel to keep: at most ``max_entries`` events, none older than
-    ``ttl_s`` seconds. Both must be positive (``ttl_s`` may be ``math.inf``)."""
+    ``ttl_s`` seconds. ``max_entries`` 0 keeps nothing (offsets still count)."""
 
     max_entries: int
     ttl_s: float
 
     def __post_init__(self) -> None:
         if isinstance(self.max_entries, bool) or not isinstance(self.max_entries, int) \
-                or self.max_entries <= 0:
-            raise ValueError(f"max_entries must be a positive integer, got {self.max_entries!r}")
+                or self.max_entries < 0:
+            raise ValueError(f"max_entries must be 0 or more, got {self.max_entries!r}")
         # Written so that NaN fails too.
         if isinstance(self.ttl_s, bool) or not self.ttl_s > 0:
             raise ValueError(f"ttl_s must be positive, got {self.ttl_s!r}")
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    offset: int
-    published_at: float
-    event: str
-    data: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """The offset of the last entry a client saw in this epoch (0: none yet)."""
-
-    epoch: str
-    offset: int
-
-
-@dataclass(frozen=True, slots=True)
-class Recovery:
+class Recovery(Generic[T]):
     """The answer to "what did I miss since ``position``?".
 
-    ``entries`` are in offset order. ``complete`` is False when some of what the client
-    missed is gone (trimmed, expired, or from another epoch); ``entries`` then holds what
-    is still retained after the client's offset (everything retained, for another epoch),
-    so the client can catch up as far as possible after being told about the gap.
-    ``position`` is the channel's position now, where the client is after applying them.
+    ``entries`` are in offset order, each once. ``complete`` is False when some of what the
+    client missed is gone (trimmed, expired, or from another epoch); ``entries`` then holds
+    what is still retained after the client's offset (everything retained, for another
+    epoch), so the client can catch up as far as possible after being told about the gap.
+    ``position`` is the stream's position now, where the client is after applying them.
     """
 
-    entries: list[Entry]
+    entries: list[T]
     complete: bool
-    position: Position
+    position: StreamPosition
 
 
 def new_epoch() -> str:
@@ -88,115 +85,83 @@ def new_epoch() -> str:
     return secrets.token_urlsafe(6)
 
 
-class ChannelHistory:
-    """One channel's numbering and retained entries.
+class _Channel(Generic[T]):
+    """One channel's retained entries and the newest offset it no longer has."""
 
-    Bounds: appending to a full history drops the oldest entry (the deque's ``maxlen``);
-    entries older than ``ttl_s`` are dropped at the next :meth:`append`, :meth:`since` or
-    :meth:`expire`. Expiry works from the oldest end, so it costs only what it drops; it
-    relies on ``now`` not going backwards. With ``limits=None`` nothing is kept, but
-    offsets still count, so a client that is up to date is told it is complete and any
-    other is told it missed events. An empty history holds no deque at all, only the
-    epoch and the counter.
-    """
+    __slots__ = ("entries", "let_go", "limits")
 
-    __slots__ = ("_entries", "_epoch", "_last_offset", "_limits")
+    def __init__(self, limits: HistoryLimits) -> None:
+        self.limits = limits
+        self.entries: deque[T] | None = None  # made on the first entry it keeps
+        self.let_go = 0
 
-    def __init__(self, limits: HistoryLimits | None, epoch: str) -> None:
-        self._limits = limits
-        self._epoch = epoch
-        self._last_offset = 0
-        self._entries: deque[Entry] | None = None
-
-    @property
-    def epoch(self) -> str:
-        return self._epoch
-
-    @property
-    def last_offset(self) -> int:
-        """The offset of the newest entry ever appended (0 before the first)."""
-        return self._last_offset
-
-    @property
-    def limits(self) -> HistoryLimits | None:
-        return self._limits
-
-    def __len__(self) -> int:
-        """How many entries are retained right now (expired ones may still count)."""
-        return len(self._entries) if self._entries is not None else 0
-
-    def append(self, event: str, data: Any, now: float) -> Entry:
-        self._last_offset += 1
-        entry = Entry(self._last_offset, now, event, data)
-        if self._limits is not None:
-            self.expire(now)
-            if self._entries is None:
-                self._entries = deque(maxlen=self._limits.max_entries)
-            self._entries.append(entry)
-        return entry
-
-    def since(self, position: Position, now: float) -> Recovery:
-        """The entries after ``position``; see :class:`Recovery`.
-
-        A position from another epoch or beyond ``last_offset`` (which this epoch never
-        gave out) is treated alike: nothing about it can be trusted, so the answer is
-        incomplete and carries every retained entry.
-        """
+    def append(self, entry: T, now: float) -> None:
         self.expire(now)
-        entries = self._entries or ()
-        oldest = entries[0].offset if entries else self._last_offset + 1
-        current = Position(self._epoch, self._last_offset)
-        if position.epoch != self._epoch or not 0 <= position.offset <= self._last_offset:
-            return Recovery(list(entries), False, current)
-        # Retained offsets are consecutive and end at last_offset, so the newest
-        # `wanted` entries are exactly the ones after the client's offset.
-        wanted = min(self._last_offset - position.offset, len(entries))
-        missed = list(islice(reversed(entries), wanted))
-        missed.reverse()
-        return Recovery(missed, oldest <= position.offset + 1, current)
-
-    def position(self) -> Position:
-        return Position(self._epoch, self._last_offset)
+        if self.limits.max_entries == 0:
+            self.let_go = entry.offset
+            return
+        if self.entries is None:
+            self.entries = deque(maxlen=self.limits.max_entries)
+        elif len(self.entries) == self.limits.max_entries:
+            self.let_go = self.entries[0].offset
+        self.entries.append(entry)
 
     def expire(self, now: float) -> None:
-        """Drop entries older than ``ttl_s`` at ``now``; release the deque once empty."""
-        entries = self._entries
-        if entries is None or self._limits is None:
+        """Drop entries older than the TTL; works from the oldest end, so it costs only what
+        it drops (``now`` must not go backwards)."""
+        entries = self.entries
+        if entries is None:
             return
-        ttl = self._limits.ttl_s
+        ttl = self.limits.ttl_s
         while entries and now - entries[0].published_at > ttl:
-            entries.popleft()
+            self.let_go = entries.popleft().offset
         if not entries:
-            self._entries = None
+            self.entries = None
+
+    def after(self, offset: int) -> list[T]:
+        """Retained entries after ``offset``, oldest first."""
+        entries = self.entries
+        if not entries or entries[-1].offset <= offset:
+            return []
+        if entries[0].offset > offset:
+            return list(entries)
+        # Entries are in offset order; walk back from the newest end.
+        missed: list[T] = []
+        for entry in reversed(entries):
+            if entry.offset <= offset:
+                break
+            missed.append(entry)
+        missed.reverse()
+        return missed
 
 
-class History:
+class History(Generic[T]):
     """The history of every channel, with limits chosen per channel name.
 
     ``per_channel`` maps patterns to limits: an exact channel name, or a prefix ending in
     ``:`` (``"user:"`` covers ``user:42``). An exact name wins over a prefix and a longer
-    prefix over a shorter one; channels matching nothing get ``default``. ``None`` limits
-    mean "keep nothing, only count offsets".
+    prefix over a shorter one; channels matching nothing get ``default``.
 
-    Each channel gets its own epoch from ``epoch_factory`` when it is first used. Bound:
-    retained entries are bounded per channel by its limits; besides them, every channel
-    name ever used keeps a small record (name, epoch, counter) for the life of this
-    object, because forgetting it would hand out a new epoch and report gaps to clients
-    that missed nothing. The set of channel names is the application's to bound.
+    Bound: retained entries are bounded per channel by its limits; besides them, every
+    channel published to keeps a small record (its limits and the newest offset it let go
+    of) for the life of this object, because forgetting it would hide a gap. The set of
+    channel names is the application's to bound.
     """
 
-    def __init__(self, default: HistoryLimits | None,
-                 per_channel: Mapping[str, HistoryLimits | None],
-                 epoch_factory: Callable[[], str] = new_epoch) -> None:
+    def __init__(self, default: HistoryLimits,
+                 per_channel: Mapping[str, HistoryLimits] | None = None,
+                 epoch: str | None = None) -> None:
+        per_channel = per_channel or {}
         self._default = default
         self._exact = {k: v for k, v in per_channel.items() if not k.endswith(":")}
         # Longest first, so the most specific prefix is found first.
         self._prefixes = sorted(((k, v) for k, v in per_channel.items() if k.endswith(":")),
                                 key=lambda item: len(item[0]), reverse=True)
-        self._epoch_factory = epoch_factory
-        self._channels: dict[str, ChannelHistory] = {}
+        self.epoch = epoch or new_epoch()
+        self.last_offset = 0
+        self._channels: dict[str, _Channel[T]] = {}
 
-    def limits_for(self, channel: str) -> HistoryLimits | None:
+    def limits_for(self, channel: str) -> HistoryLimits:
         if channel in self._exact:
             return self._exact[channel]
         for prefix, limits in self._prefixes:
@@ -204,28 +169,59 @@ class History:
                 return limits
         return self._default
 
-    def channel(self, name: str) -> ChannelHistory:
-        """The channel's history, created (with a new epoch) on first use."""
-        history = self._channels.get(name)
-        if history is None:
-            history = self._channels[name] = ChannelHistory(self.limits_for(name),
-                                                            self._epoch_factory())
-        return history
+    def next_offset(self) -> int:
+        """Take the next offset of the stream (the caller builds its entry with it)."""
+        self.last_offset += 1
+        return self.last_offset
 
-    def append(self, channel: str, event: str, data: Any, now: float) -> Entry:
-        return self.channel(channel).append(event, data, now)
+    def append(self, channels: Iterable[str], entry: T, now: float) -> None:
+        """Keep ``entry`` (numbered by :meth:`next_offset`) in each channel's history."""
+        for name in channels:
+            channel = self._channels.get(name)
+            if channel is None:
+                channel = self._channels[name] = _Channel(self.limits_for(name))
+            channel.append(entry, now)
 
-    def since(self, channel: str, position: Position, now: float) -> Recovery:
-        return self.channel(channel).since(position, now)
+    def position(self) -> StreamPosition:
+        return StreamPosition(self.epoch, self.last_offset)
 
-    def position(self, channel: str) -> Position:
-        return self.channel(channel).position()
+    def since(self, channels: Sequence[str], position: StreamPosition,
+              now: float) -> Recovery[T]:
+        """What ``channels`` published after ``position``; see :class:`Recovery`.
+
+        A position from another epoch or beyond ``last_offset`` (which this epoch never
+        gave out) is treated alike: nothing about it can be trusted, so the answer is
+        incomplete and carries every retained entry.
+        """
+        current = self.position()
+        trusted = position.epoch == self.epoch and position.offset <= self.last_offset
+        offset = position.offset if trusted else 0
+        complete = trusted
+        runs: list[list[T]] = []
+        for name in dict.fromkeys(channels):  # each channel once, in the order given
+            channel = self._channels.get(name)
+            if channel is None:
+                continue  # never published to: nothing to miss
+            channel.expire(now)
+            if channel.let_go > offset:
+                complete = False
+            run = channel.after(offset)
+            if run:
+                runs.append(run)
+        if len(runs) == 1:
+            return Recovery(runs[0], complete, current)
+        # An event sent to several of the channels is one entry: keep it once.
+        entries: list[T] = []
+        for entry in heapq.merge(*runs, key=lambda e: e.offset):
+            if not entries or entries[-1].offset != entry.offset:
+                entries.append(entry)
+        return Recovery(entries, complete, current)
 
     def expire(self, now: float) -> None:
         """Drop expired entries in every channel (call it now and then, e.g. once a
         second, so quiet channels release memory too). Channel records stay."""
-        for history in self._channels.values():
-            history.expire(now)
+        for channel in self._channels.values():
+            channel.expire(now)
 
     def __len__(self) -> int:
         """The number of channel records held."""

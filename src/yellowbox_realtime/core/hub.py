@@ -11,38 +11,71 @@ append. No task, timer or await per recipient.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from ..protocol import socketio
+from ..protocol import socketio, sse
 from ..protocol.websocket import binary_frame, text_frame
 
 
 class Outgoing:
-    """One Socket.IO event on its way to many recipients, encoded lazily once per shape."""
+    """One event on its way to many recipients, encoded lazily once per wire shape.
 
-    __slots__ = ("_polling", "_text", "_websocket", "args", "attachments", "event", "nsp")
+    A published event also has its place in the stream (``offset``, in ``epoch``) and the
+    time it was published, so the history keeps the same object. With ``stamped``, the
+    Socket.IO shapes carry ``"<epoch>:<offset>"`` as a last argument, the way
+    socket.io-client 4.6+ reads offsets for connection-state recovery; SSE always carries it
+    as the event id.
+    """
+
+    __slots__ = ("_polling", "_sse", "_text", "_websocket", "args", "attachments", "epoch",
+                 "event", "nsp", "offset", "published_at", "stamped")
 
     def __init__(self, event: str, args: Sequence[Any] = (), nsp: str = "/") -> None:
         self.event = event
         self.args = tuple(args)
         self.nsp = nsp
+        self.epoch = ""
+        self.offset = 0
+        self.published_at = 0.0
+        self.stamped = False
         self._text: str | None = None
         self.attachments: list[bytes] = []
         self._websocket: bytes | None = None
         self._polling: bytes | None = None
+        self._sse: bytes | None = None
+
+    def place(self, epoch: str, offset: int, published_at: float, *, stamped: bool) -> None:
+        """Give a published event its place in the stream (before anything encodes it)."""
+        self.epoch, self.offset, self.published_at = epoch, offset, published_at
+        self.stamped = stamped
+
+    @property
+    def id(self) -> str:
+        """``<epoch>:<offset>``: the SSE event id and the Socket.IO recovery offset."""
+        return f"{self.epoch}:{self.offset}"
+
+    def for_namespace(self, nsp: str) -> Outgoing:
+        """The same published event addressed to another namespace (a replay)."""
+        if nsp == self.nsp:
+            return self
+        copy = Outgoing(self.event, self.args, nsp)
+        copy.place(self.epoch, self.offset, self.published_at, stamped=self.stamped)
+        return copy
 
     @property
     def text(self) -> str:
         """The Socket.IO packet text (``2["event",...]``), without the Engine.IO prefix."""
         if self._text is None:
-            data = [self.event, *self.args]
+            args = (*self.args, self.id) if self.stamped else self.args
+            data = [self.event, *args]
             if socketio.has_binary(data):
                 text, self.attachments = socketio.encode(
                     socketio.SioPacket(socketio.SioType.EVENT, self.nsp, data))
                 self._text = text
             else:
-                self._text = socketio.encode_event_text(self.nsp, self.event, self.args)
+                self._text = socketio.encode_event_text(self.nsp, self.event, args)
         return self._text
 
     @property
@@ -63,6 +96,17 @@ class Outgoing:
             packets += [b"b" + base64.b64encode(a) for a in self.attachments]
             self._polling = b"\x1e".join(packets)
         return self._polling
+
+    @property
+    def sse(self) -> bytes:
+        """One SSE event block: the event name, the id, and the payload as JSON (the one
+        argument, or the list of them). Binary cannot travel over SSE and is refused at
+        publish time by whoever publishes to SSE channels."""
+        if self._sse is None:
+            payload = self.args[0] if len(self.args) == 1 else list(self.args)
+            self._sse = sse.encode_event(json.dumps(payload, separators=(",", ":")),
+                                         event=self.event, id=self.id if self.offset else None)
+        return self._sse
 
 
 Sink = Callable[[Outgoing], None]

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from ..core.broker import Broker
 from ..core.hub import Hub, Outgoing, Sink
 from ..errors import AckTimeout, Disconnected, GatewayError, ValidationError
 from ..messages import Credentials
@@ -63,8 +64,10 @@ def role_room(role: str) -> str:
 class Namespace:
     """Handlers and connected sockets of one Socket.IO namespace."""
 
-    def __init__(self, name: str, hub: Hub, *, auth_required: bool = True) -> None:
+    def __init__(self, name: str, broker: Broker, hub: Hub, *,
+                 auth_required: bool = True) -> None:
         self.name = name
+        self.broker = broker
         self.hub = hub
         self.auth_required = auth_required
         self.sockets: dict[str, Socket] = {}
@@ -110,7 +113,8 @@ class Namespace:
         return Emitter(self, (role_room(role),))
 
     def emit(self, event: str, *args: Any) -> int:
-        """Send to every socket connected to this namespace."""
+        """Send to every socket connected to this node's namespace (not numbered and not kept:
+        a reconnecting client cannot recover it; use rooms for what must not be missed)."""
         message = Outgoing(event, args, self.name)
         for socket in tuple(self.sockets.values()):
             socket.deliver(message)
@@ -134,11 +138,12 @@ class Emitter:
     def except_socket(self, socket: Socket) -> Emitter:
         return Emitter(self.namespace, self._rooms, self._exclude | {socket})
 
-    def emit(self, event: str, *args: Any) -> int:
-        """Encode once, deliver to every member; returns the number of recipients."""
+    def emit(self, event: str, *args: Any) -> None:
+        """Publish to every member of the rooms, through the broker: numbered, kept in the
+        rooms' history for recovery, encoded once and delivered on every node."""
         channels = [self.namespace.channel(room) for room in self._rooms]
-        return self.namespace.hub.publish(channels, Outgoing(event, args, self.namespace.name),
-                                          self._exclude)
+        self.namespace.broker.publish_nowait(
+            channels, Outgoing(event, args, self.namespace.name), self._exclude)
 
 
 class Socket:
