@@ -30,6 +30,7 @@ from .core.broker import Broker, MemoryBroker
 from .core.history import HistoryLimits
 from .core.hub import Hub
 from .core.policy import Policy
+from .core.recovery import RecoveryStore
 from .errors import ConfigError
 from .events import YellowBoxEvents
 from .server.asgi import ASGIApp, AsgiBridge
@@ -123,8 +124,11 @@ class Gateway:
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         loop = asyncio.get_running_loop()
         self._deadlines = Deadlines(loop)
+        history = self.config.history
+        recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions) \
+            if history.recovery_window_s > 0 else None
         sio = SocketIOServer(self.config.engineio, self.config.auth, self.authenticator,
-                             self._deadlines, self.namespaces)
+                             self._deadlines, self.namespaces, recovery)
         self._engine = EngineServer(self.config.engineio, self.config.server, sio, loop,
                                     self._deadlines)
         self._bridge = AsgiBridge(self.asgi_app)
@@ -135,6 +139,13 @@ class Gateway:
             port if port is not None else self.config.server.port)
         self._bridge.server = self.addresses[0]
         self._engine.start()
+        if isinstance(self.broker, MemoryBroker):
+            self._expire_history(self.broker, self._deadlines)
+
+    def _expire_history(self, broker: MemoryBroker, deadlines: Deadlines) -> None:
+        """Once a second, so quiet channels and old idempotency keys release memory too."""
+        broker.expire()
+        deadlines.after(1.0, self._expire_history, broker, deadlines)
 
     async def stop(self) -> None:
         if self._front is not None:

@@ -199,7 +199,7 @@ async def test_an_unreachable_server_is_disconnected(make_token: MakeToken) -> N
         await client.connect()
 
 
-async def test_reconnects_after_the_server_drops_the_transport_and_resubscribes(
+async def test_reconnects_after_a_drop_and_recovers_what_it_missed_exactly_once(
         gateway: Gateway, make_client: MakeClient, make_token: MakeToken) -> None:
     tokens = Tokens(make_token, "ops-1", "operations")
     ops = make_client(tokens)
@@ -208,21 +208,58 @@ async def test_reconnects_after_the_server_drops_the_transport_and_resubscribes(
     await events.next("connect")
     await ops.subscribe("rider_locations")
     first_sid = ops.sid
+    broadcast = gateway.to("rider_locations")
+    broadcast.emit("rider_location_update", {"n": 0})
+    assert await events.next("rider_location_update") == ({"n": 0},)
 
     transport = server_socket(gateway, ops).session.websocket
     assert transport is not None
     transport.transport.abort()
+    # Published while the connection is going down: queued for a socket whose bytes never
+    # leave, so only recovery can bring them.
+    for n in (1, 2, 3):
+        broadcast.emit("rider_location_update", {"n": n})
 
     (reason,) = await events.next("disconnect")
     assert reason in ("transport close", "transport error")
-    # "connect" comes once the subscriptions are back (the server had no session to recover).
     await events.next("connect")
-    assert ops.connected
-    assert not ops.recovered
-    assert ops.sid != first_sid
-    assert tokens.calls == [False, False]
-    gateway.to("rider_locations").emit("rider_location_update", {"riderId": "r9"})
-    assert await events.next("rider_location_update") == ({"riderId": "r9"},)
+    assert ops.recovered
+    assert ops.sid == first_sid
+    broadcast.emit("rider_location_update", {"n": 4})
+    received = [(await events.next("rider_location_update"))[0]["n"] for _ in range(4)]
+    assert received == [1, 2, 3, 4]
+    assert not events.seen("rider_location_update")
+
+
+async def test_without_recovery_a_reconnect_resubscribes(
+        make_gateway: MakeGateway, make_token: MakeToken) -> None:
+    gateway = await make_gateway(gateway_config(history={"recovery_window_s": 0}))
+    tokens = Tokens(make_token, "ops-1", "operations")
+    ops = Client(gateway.url, tokens,
+                 backoff=Backoff(initial=0.05, maximum=0.2, rng=random.Random(7)))
+    events = Events(ops, "connect", "disconnect", "rider_location_update")
+    try:
+        await ops.connect()
+        await events.next("connect")
+        await ops.subscribe("rider_locations")
+        first_sid = ops.sid
+
+        transport = server_socket(gateway, ops).session.websocket
+        assert transport is not None
+        transport.transport.abort()
+
+        (reason,) = await events.next("disconnect")
+        assert reason in ("transport close", "transport error")
+        # "connect" comes once the subscriptions are back (no session to recover).
+        await events.next("connect")
+        assert ops.connected
+        assert not ops.recovered
+        assert ops.sid != first_sid
+        assert tokens.calls == [False, False]
+        gateway.to("rider_locations").emit("rider_location_update", {"riderId": "r9"})
+        assert await events.next("rider_location_update") == ({"riderId": "r9"},)
+    finally:
+        await ops.close()
 
 
 async def test_io_server_disconnect_reconnects_with_a_fresh_token(

@@ -250,3 +250,65 @@ async def test_a_call_fails_at_once_when_the_client_goes(gateway: Gateway,
     await node_driver.command("disconnect", name="c")
     with pytest.raises(Disconnected, match="socket closed before it answered"):
         await asyncio.wait_for(pending, 5)  # well before the call's own 30 s timeout
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_connection_state_recovery_replays_what_was_missed_exactly_once(
+        gateway: Gateway, node_driver: NodeDriver, make_token: MakeToken,
+        transport: str) -> None:
+    token = make_token("ops-1", "operations")
+    options: dict[str, Any] = {"reconnection": True, "reconnectionDelay": 50,
+                               "reconnectionDelayMax": 100, **TRANSPORTS[transport]}
+    await node_driver.connect("ops", gateway.url, auth={"token": token}, **options)
+    first = await node_driver.expect("ops", "connect")
+    assert first["recovered"] is False
+    assert await node_driver.emit("ops", "subscribe_rider_locations", ack=True) == [
+        {"ok": True, "channel": "rider_locations"}]
+    broadcast = gateway.to("rider_locations")
+    broadcast.emit("rider_location_update", {"n": 0})
+    seen = await node_driver.expect("ops", "event", event="rider_location_update")
+    assert seen["args"] == [{"n": 0}]
+    assert seen["offset"] is not None
+
+    # The network drops; what is published meanwhile never reaches the client.
+    (socket,) = gateway.main.sockets.values()
+    socket.session.close("transport close", notify=False)
+    for n in (1, 2, 3):
+        broadcast.emit("rider_location_update", {"n": n})
+    await node_driver.expect("ops", "disconnect")
+
+    second = await node_driver.expect("ops", "connect")
+    assert second["recovered"] is True
+    assert second["id"] == first["id"]
+    broadcast.emit("rider_location_update", {"n": 4})
+    replayed = [(await node_driver.expect("ops", "event", event="rider_location_update"))
+                ["args"][0]["n"] for _ in range(4)]
+    assert replayed == [1, 2, 3, 4]
+    # Exactly once: a marker sent after everything else is the next event.
+    gateway.to_user("ops-1").emit("marker")
+    await node_driver.expect("ops", "event", event="marker")
+    assert not [r for r in node_driver.records("ops") if r.get("type") == "event"
+                and r.get("event") == "rider_location_update"][5:]
+
+
+async def test_no_recovery_when_what_was_missed_is_gone(
+        make_gateway: MakeGateway, node_driver: NodeDriver, make_token: MakeToken) -> None:
+    gateway = await make_gateway(gateway_config(history={
+        "channel_max_entries": {"rider_locations": 2}}))
+    token = make_token("ops-1", "operations")
+    await node_driver.connect("ops", gateway.url, auth={"token": token}, reconnection=True,
+                              reconnectionDelay=50, reconnectionDelayMax=100,
+                              transports=["websocket"])
+    first = await node_driver.expect("ops", "connect")
+    await node_driver.emit("ops", "subscribe_rider_locations", ack=True)
+    broadcast = gateway.to("rider_locations")
+    broadcast.emit("rider_location_update", {"n": 0})
+    await node_driver.expect("ops", "event", event="rider_location_update")
+    (socket,) = gateway.main.sockets.values()
+    socket.session.close("transport close", notify=False)
+    for n in (1, 2, 3):  # one more than the channel keeps
+        broadcast.emit("rider_location_update", {"n": n})
+    await node_driver.expect("ops", "disconnect")
+    second = await node_driver.expect("ops", "connect")
+    assert second["recovered"] is False
+    assert second["id"] != first["id"]

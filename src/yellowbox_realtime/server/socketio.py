@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import logging
 import secrets
 import time
@@ -24,9 +26,12 @@ from typing import Any
 
 from ..auth.base import Authenticator
 from ..config import AuthConfig, EngineIOConfig
+from ..core.hub import Outgoing
+from ..core.recovery import Departed, RecoveryStore
 from ..errors import AuthenticationError, GatewayError, ProtocolError
 from ..messages import Credentials
 from ..protocol import socketio as sio
+from ..protocol.sse import StreamPosition, parse_last_event_id
 from .deadlines import Deadline, Deadlines
 from .engineio import EngineSession
 from .sockets import (
@@ -74,8 +79,12 @@ class SocketIOServer:
 
     def __init__(self, engine_config: EngineIOConfig, auth_config: AuthConfig,
                  authenticator: Authenticator, deadlines: Deadlines,
-                 namespaces: dict[str, Namespace]) -> None:
+                 namespaces: dict[str, Namespace],
+                 recovery: RecoveryStore | None = None) -> None:
         self.engine_config = engine_config
+        self.recovery = recovery
+        # Private ids are derived from socket ids with this key, so a socket stores none.
+        self._pid_key = secrets.token_bytes(32)
         self.auth_config = auth_config
         self.authenticator = authenticator
         self.deadlines = deadlines
@@ -180,17 +189,24 @@ class SocketIOServer:
 
     async def _connect(self, session: EngineSession, client: SioClient, namespace: Namespace,
                        auth: Mapping[str, Any]) -> None:
+        restoring = auth if "pid" in auth else None
         try:
             credentials = await self._authenticate(namespace, auth)
             if credentials is not None:
                 # Verified: the credentials stand for it, and a token kept on every
                 # socket would only cost memory and risk leaking into logs.
                 auth = {k: v for k, v in auth.items() if k != "token"} or _NO_AUTH
+            auth = {k: v for k, v in auth.items() if k not in ("pid", "offset")} or _NO_AUTH \
+                if restoring else auth
             socket = Socket(_new_id(), namespace, session, credentials, auth)
             for middleware in namespace.middlewares:
                 result = middleware(socket)
                 if asyncio.iscoroutine(result):
                     await result
+            # Last, with nothing awaited after it: the history read and joining the rooms
+            # below happen in one step, so nothing is missed or delivered twice.
+            restored = await self._recover(namespace, credentials, restoring) \
+                if restoring else None
         except GatewayError as exc:
             client.connecting = _without(client.connecting, namespace.name)
             if not session.closed:
@@ -205,14 +221,31 @@ class SocketIOServer:
         client.connecting = _without(client.connecting, namespace.name)
         if session.closed:
             return
+        if restored is not None:
+            departed, missed = restored
+            socket.id, socket.recovered = departed.sid, True
+            if departed.data is not None:
+                socket.data.update(departed.data)
         client.sockets[namespace.name] = socket
         self._unjoined.pop(session, None)
         socket.accept()
+        socket.joined_at = namespace.broker.position().offset
         if credentials is not None:
             socket.join(user_room(credentials.uid))
             socket.join(role_room(credentials.role))
             self._watch_expiry(socket)
-        socket.send_packet(sio.SioPacket(sio.SioType.CONNECT, namespace.name, {"sid": socket.id}))
+        ack: dict[str, Any] = {"sid": socket.id}
+        if self.recovery is not None:
+            ack["pid"] = self._pid(socket.id)
+        socket.send_packet(sio.SioPacket(sio.SioType.CONNECT, namespace.name, ack))
+        if restored is not None:
+            departed, missed = restored
+            for room in departed.rooms:
+                # The role room follows the new token, not the old one.
+                if not room.startswith("role:"):
+                    socket.join(room)
+            for message in missed:
+                socket.deliver(message.for_namespace(namespace.name))
         for handler in namespace.connect_handlers:
             run_handler(handler, socket)
 
@@ -236,7 +269,39 @@ class SocketIOServer:
         if socket.expiry is not None:
             socket.expiry.cancel()
             socket.expiry = None
+        if self.recovery is not None and socket.connected and _recoverable(reason):
+            self.recovery.keep(self._pid(socket.id), Departed(
+                socket.id, socket.uid, socket.namespace.name, tuple(socket.rooms),
+                socket._data, socket.namespace.broker.position().epoch, socket.joined_at,
+                self.deadlines.now()))
         socket.closed(reason)
+
+    def _pid(self, sid: str) -> str:
+        digest = hmac.new(self._pid_key, sid.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:15]).decode()
+
+    async def _recover(self, namespace: Namespace, credentials: Credentials | None,
+                       auth: Mapping[str, Any]) -> tuple[Departed, list[Outgoing]] | None:
+        """The departed socket this CONNECT may restore, and what it missed; None when it
+        cannot be restored whole (then the client starts afresh: ``recovered`` false)."""
+        pid = auth.get("pid")
+        if self.recovery is None or not isinstance(pid, str):
+            return None
+        departed = self.recovery.take(pid, self.deadlines.now())
+        if departed is None or departed.nsp != namespace.name or (
+                credentials is not None and departed.uid != credentials.uid):
+            return None
+        offset = auth.get("offset")
+        try:
+            position = (parse_last_event_id(offset) if isinstance(offset, str) else None) \
+                or StreamPosition(departed.epoch, departed.joined_at)
+        except GatewayError:
+            return None
+        channels = [namespace.channel(room) for room in departed.rooms]
+        missed = await namespace.broker.since(channels, position)
+        if not missed.complete:
+            return None
+        return departed, missed.entries
 
     # -- token lifetime ---------------------------------------------------------------
 
@@ -282,6 +347,16 @@ class SocketIOServer:
         socket.credentials = credentials
         self._watch_expiry(socket)
         socket.answer(ack_id, {"ok": True, "expiresAt": credentials.expires_at})
+
+
+# Disconnects a socket can come back from; not the ones where a side meant to leave, nor
+# refused input or an expired token.
+_RECOVERABLE = ("transport close", "transport error", "ping timeout", "slow consumer",
+                "server shutting down")
+
+
+def _recoverable(reason: str) -> bool:
+    return reason.startswith(_RECOVERABLE)
 
 
 def _new_id() -> str:

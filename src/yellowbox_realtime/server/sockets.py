@@ -154,7 +154,8 @@ class Socket:
     """
 
     __slots__ = ("_acks", "_data", "_next_ack", "_rooms", "_sink", "auth", "connected",
-                 "credentials", "expiry", "id", "namespace", "session")
+                 "credentials", "expiry", "id", "joined_at", "namespace", "recovered",
+                 "session")
 
     def __init__(self, sid: str, namespace: Namespace, session: EngineSession,
                  credentials: Credentials | None, auth: Mapping[str, Any]) -> None:
@@ -171,6 +172,10 @@ class Socket:
         self._sink: Sink = session.deliver
         # The token-expiry deadline the Socket.IO layer keeps for this socket.
         self.expiry: Deadline | None = None
+        # Connection-state recovery: the stream offset when the socket joined, and whether
+        # this connection restored an earlier one (socket.io's ``socket.recovered``).
+        self.joined_at = 0
+        self.recovered = False
         self._data: dict[str, Any] | None = None
         # Ack id -> a callback, or the future a call() awaits (failed if the socket closes).
         self._acks: dict[int, AckWaiter] | None = None

@@ -1,0 +1,66 @@
+"""Sockets that left without meaning to, kept for a while so they can come back whole.
+
+When a Socket.IO connection drops (network blip, ping timeout, a node restarting), the
+socket's identity and rooms are kept under its private id (``pid``) for ``window_s``. A
+client that reconnects within the window with that ``pid`` and the offset of the last event
+it saw gets the same socket id and rooms back, and the events it missed (see
+:class:`~.history.History`). Each record is taken once: a second reconnect with the same
+``pid`` starts fresh.
+
+Bounded: at most ``max_sessions`` records; past that the oldest go first. Pure: time is
+passed in.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Departed", "RecoveryStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class Departed:
+    """What a socket that left had: enough to restore it."""
+
+    sid: str
+    uid: str | None
+    nsp: str
+    rooms: tuple[str, ...]
+    data: dict[str, Any] | None
+    # The stream position when the socket joined, for a client that never saw an event
+    # (socket.io-client then has no offset to send).
+    epoch: str
+    joined_at: int
+    left_at: float
+
+
+class RecoveryStore:
+    def __init__(self, window_s: float, max_sessions: int) -> None:
+        self.window_s = window_s
+        self.max_sessions = max_sessions
+        self._departed: OrderedDict[str, Departed] = OrderedDict()
+
+    def keep(self, pid: str, departed: Departed) -> None:
+        self.expire(departed.left_at)
+        self._departed[pid] = departed
+        self._departed.move_to_end(pid)
+        while len(self._departed) > self.max_sessions:
+            self._departed.popitem(last=False)
+
+    def take(self, pid: str, now: float) -> Departed | None:
+        """The record for ``pid`` if it is still within the window; it is removed."""
+        self.expire(now)
+        return self._departed.pop(pid, None)
+
+    def expire(self, now: float) -> None:
+        departed = self._departed
+        while departed:
+            oldest = next(iter(departed.values()))
+            if now - oldest.left_at <= self.window_s:
+                return
+            departed.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._departed)
