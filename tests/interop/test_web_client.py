@@ -259,3 +259,29 @@ async def test_auth_refresh_required_is_answered(
     assert (state["connected"], state["socketId"]) == (True, first["id"])
     assert types(web, "ops", {"disconnect"}) == []
     assert [r["event"] for r in types(web, "ops", {"event"})] == ["auth_refresh_required"]
+
+
+async def test_a_recovered_reconnect_keeps_subscriptions_and_misses_nothing(
+        gateway: Gateway, web: WebClientDriver, make_token: MakeToken) -> None:
+    sockets = track_sockets(gateway)
+    first = await start(web, gateway, "ops", make_token("ops-1", "operations"),
+                        transports=["websocket"])
+    assert (await web.subscribe("ops", "rider_locations"))["ok"] is True
+    await web.expect("ops", "subscribed")
+    broadcast = gateway.to("rider_locations")
+    broadcast.emit("rider_location_update", {"n": 0})
+    await web.expect("ops", "event", event="rider_location_update")
+
+    # A recoverable drop: what is published meanwhile comes back with the recovered session.
+    sockets[first["id"]].session.close("transport close", notify=False)
+    for n in (1, 2):
+        broadcast.emit("rider_location_update", {"n": n})
+    await web.expect("ops", "disconnect")
+    second = await web.expect("ops", "connect")
+    assert second["recovered"] is True
+    assert second["id"] == first["id"]
+    got = [(await web.expect("ops", "event", event="rider_location_update"))["args"][0]["n"]
+           for _ in range(2)]
+    assert got == [1, 2]
+    # Recovered: the subscription was restored by the server, not sent again.
+    assert not [r for r in web.records("ops") if r.get("type") == "subscribed"][1:]
