@@ -32,6 +32,9 @@ CONFIG = Config.from_mapping({
     "server": {"allowed_origins": ["*"]},
     "engineio": {"ping_interval_ms": 300, "ping_timeout_ms": 200, "max_payload": 1_000_000,
                  "connect_timeout_ms": 1000},
+    # The suites test socket.io's defaults, where connection-state recovery is off (its
+    # CONNECT ack then carries only the sid).
+    "history": {"recovery_window_s": 0},
 })
 
 

@@ -208,3 +208,16 @@ async def test_a_socket_keeps_its_handshake_without_credentials(
         assert info.query == {"fleet": "north"}
         assert info.url.startswith("/socket.io/?")
         assert info.address == "127.0.0.1"
+
+
+async def test_a_second_websocket_for_an_upgraded_session_is_closed_and_the_first_carries_on(
+        gateway: Gateway) -> None:
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+            eio_url(gateway, transport="websocket")) as first:
+        sid = json.loads((await first.receive_str())[1:])["sid"]
+        async with session.ws_connect(eio_url(gateway, transport="websocket", sid=sid)) as second:
+            message = await asyncio.wait_for(second.receive(), 5)
+            assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        await first.send_str("40")  # the session's own socket is still served
+        reply = await asyncio.wait_for(first.receive_str(), 5)
+        assert reply.startswith('44{"message":"authentication required')

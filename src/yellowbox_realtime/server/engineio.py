@@ -466,8 +466,9 @@ class EngineServer:
             if session.websocket is not None or session.upgrading is not None:
                 # A second WebSocket for the session: accept it, then close it at once, as
                 # the reference server does (clients treat an HTTP error as a crash).
-                if self._accept_websocket(request, conn, None):
-                    conn.close()
+                second = self._accept_websocket(request, conn, None)
+                if second is not None:
+                    second.transport.close()
                 return
             self._accept_websocket(request, conn, session)
             return
@@ -492,7 +493,7 @@ class EngineServer:
             sid, self._upgrades if transport == "polling" else [],
             self.config.ping_interval_ms, self.config.ping_timeout_ms, self.config.max_payload)
         if transport == "websocket":
-            if not self._accept_websocket(request, conn, session, handshake=True):
+            if self._accept_websocket(request, conn, session, handshake=True) is None:
                 return
             self.sessions[sid] = session
             session.send_text(open_packet)
@@ -502,7 +503,8 @@ class EngineServer:
         self.handler.on_open(session)
 
     def _accept_websocket(self, request: Request, conn: HttpConnection,
-                          session: EngineSession | None, *, handshake: bool = False) -> bool:
+                          session: EngineSession | None, *,
+                          handshake: bool = False) -> WebSocketTransport | None:
         try:
             accept = ws.check_upgrade(request.method, request.headers)
         except GatewayError as exc:
@@ -510,7 +512,7 @@ class EngineServer:
                 # RFC 6455 4.2.2: say which version we speak.
                 conn.extra_headers.append(("Sec-WebSocket-Version", "13"))
             self.respond_error(conn, BAD_REQUEST, detail=exc.message, status=exc.http_status)
-            return False
+            return None
         assert conn.transport is not None
         transport = WebSocketTransport(self, conn.transport, session)
         if handshake and session is not None:
@@ -520,7 +522,7 @@ class EngineServer:
             self.deadlines.after(self.config.upgrade_timeout_ms / 1000,
                                  self._upgrade_expired, session, transport)
         conn.upgrade(transport, ws.upgrade_response(accept))
-        return True
+        return transport
 
     def _upgrade_expired(self, session: EngineSession, transport: WebSocketTransport) -> None:
         if session.upgrading is transport:
