@@ -14,11 +14,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import AuthenticationError, GatewayError
+from ..errors import AuthenticationError, GatewayError, RateLimited
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BadRequest", "IdempotencyConflict", "NotFound", "UnsupportedMediaType",
+__all__ = ["BadRequest", "IdempotencyConflict", "NotFound", "TooManyRequests",
+           "UnsupportedMediaType",
            "error_body", "error_response", "handle_exception", "handle_http_exception"]
 
 
@@ -46,6 +47,14 @@ class UnsupportedMediaType(GatewayError):
     http_status = 415
 
 
+class TooManyRequests(RateLimited):
+    """Rate limited, knowing when the next request fits (the Retry-After header)."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 # Starlette's own errors (no route, wrong method) keep their status and get a stable code.
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
@@ -58,8 +67,8 @@ def error_response(error: GatewayError) -> JSONResponse:
     headers = {}
     if isinstance(error, AuthenticationError) and error.http_status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="yellowbox-realtime"'
-    if error.temporary and error.http_status == 429:
-        headers["Retry-After"] = "1"
+    if isinstance(error, TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after_s)
     return JSONResponse(error_body(error.code, error.message), status_code=error.http_status,
                         headers=headers)
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..config import ApiConfig
 from ..domain.location import TokenBucket
-from ..errors import AuthenticationError, ForbiddenError
+from ..errors import AuthenticationError, ForbiddenError, RateLimited
+from .errors import TooManyRequests
 
 __all__ = ["KEY_PREFIX", "ApiKey", "KeyRing", "hash_key", "mint_key"]
 
@@ -91,7 +93,11 @@ class KeyRing:
         bucket = self._buckets.get(key.name)
         if bucket is None:
             bucket = self._buckets[key.name] = TokenBucket(self._rate, self._burst, now)
-        bucket.take(now, what=f"requests with API key {key.name!r}")
+        try:
+            bucket.take(now, what=f"requests with API key {key.name!r}")
+        except RateLimited as exc:
+            wait = math.ceil((1.0 - bucket.tokens) / bucket.rate)
+            raise TooManyRequests(exc.message, retry_after_s=max(1, wait)) from exc
 
 
 def _presented_key(headers: Mapping[str, str]) -> str:
