@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .validation import MAX_EVENT_LENGTH, MAX_LIMIT
+from .validation import MAX_EVENT_LENGTH, MAX_LIMIT, RESERVED_EVENTS
 
 __all__ = ["openapi_document"]
 
 _CHANNEL = "^[A-Za-z0-9_][A-Za-z0-9_.:@=+-]{0,199}$"
 _UID = "^[A-Za-z0-9_.@=+-]{1,128}$"
 _ROLE = "^[A-Za-z0-9_-]{1,64}$"
-_ID = "^[A-Za-z0-9_-]{1,32}:(0|[1-9][0-9]*)$"
+_ID = "^[A-Za-z0-9_-]{1,32}:(0|[1-9][0-9]{0,17})$"  # offsets below 2**63
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -151,8 +151,11 @@ def openapi_document() -> dict[str, Any]:
                                   "maxLength": MAX_EVENT_LENGTH,
                                   "pattern": f"^[A-Za-z][A-Za-z0-9_.:-]{{0,"
                                              f"{MAX_EVENT_LENGTH - 1}}}$",
-                                  "description": "Not reserved: connect, disconnect, error, "
-                                                 "gateway_error, auth_* and the like."},
+                                  "not": {"anyOf": [{"enum": sorted(RESERVED_EVENTS)},
+                                                    {"pattern": "^auth_"}]},
+                                  "description": "Not one of Socket.IO's or the gateway's own "
+                                                 "events (connect, disconnect, error, "
+                                                 "gateway_error, auth_* ...)."},
                         "data": {"description": "Any JSON value; the listener's argument."},
                     },
                 },
