@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
+import httpx
 import pytest
 
 from yellowbox_realtime import cli
-from yellowbox_realtime.app import load_dev_secret
+from yellowbox_realtime.app import Gateway, load_dev_secret
 from yellowbox_realtime.auth.dev import DevAuthenticator
+from yellowbox_realtime.config import Config
 
 
 async def test_token_and_serve_share_the_generated_dev_secret(
@@ -35,3 +38,34 @@ def test_invalid_configuration_is_reported_with_the_key(
     monkeypatch.setenv("YBRT_AUTH_PROVIDER", "firebase")
     assert cli.main(["token", "--uid", "x"]) == 2
     assert "auth.firebase_project_id" in capsys.readouterr().err
+
+
+async def test_api_key_prints_a_key_and_the_config_lines_that_admit_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["api-key", "--name", "n8n", "--scope", "publish",
+                     "--channel", "user:"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    key = next(line for line in lines if line.startswith("ybrt_"))
+    config_text = "\n".join(line for line in lines if not line.startswith(("#", "ybrt_")))
+    assert key not in config_text
+    api = tomllib.loads(config_text)["api"]
+    config = Config.from_mapping({"server": {"port": 0}, "api": api})
+    gateway = Gateway(config, dev_secret="cli-test-secret")
+    await gateway.start()
+    try:
+        async with httpx.AsyncClient(base_url=gateway.url) as http:
+            allowed = await http.post("/api/v1/users/rider-1/events",
+                                      json={"event": "a", "data": 1},
+                                      headers={"Authorization": f"Bearer {key}"})
+            other_channel = await http.post("/api/v1/channels/alerts/events",
+                                            json={"event": "a", "data": 1},
+                                            headers={"Authorization": f"Bearer {key}"})
+    finally:
+        await gateway.stop()
+    assert allowed.status_code == 202
+    assert other_channel.status_code == 403
+
+
+def test_api_key_refuses_an_invalid_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["api-key", "--name", "has space"]) == 2
+    assert "api.keys" in capsys.readouterr().err

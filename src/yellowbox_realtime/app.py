@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .api.app import create_api
+from .api.publish import PublishApi
 from .auth import build_authenticator
 from .auth.base import Authenticator
 from .config import Config, HistoryConfig
@@ -67,7 +68,8 @@ class Gateway:
         self.broker = broker or memory_broker(self.hub, self.config.history)
         self.namespaces: dict[str, Namespace] = {}
         self.main = self.of("/")
-        self.asgi_app: ASGIApp = asgi_app or create_api(self.stats)
+        self.publish_api = PublishApi(self.broker, self.config.api, self.config.server)
+        self.asgi_app: ASGIApp = asgi_app or create_api(self.stats, self.publish_api.routes())
         self.events: YellowBoxEvents | None = None
         if yellowbox_events:
             self.events = YellowBoxEvents(self.main, self.policy, self.config.riders)

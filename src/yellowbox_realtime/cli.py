@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -12,9 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .api.keys import hash_key, mint_key
 from .app import Gateway, load_dev_secret, state_dir, use_uvloop
 from .auth.dev import mint_dev_token
-from .config import Config
+from .config import API_SCOPES, ApiConfig, Config
 from .errors import ConfigError
 
 log = logging.getLogger("yellowbox_realtime")
@@ -38,7 +40,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     token.add_argument("--config", type=Path, help="TOML configuration file")
 
+    api_key = commands.add_parser("api-key", help="mint a key for the HTTP publish API")
+    api_key.add_argument("--name", required=True, help="what the key is for, e.g. n8n")
+    api_key.add_argument("--scope", action="append", choices=API_SCOPES,
+                         help="publish and/or history; repeat for both (default publish)")
+    api_key.add_argument("--channel", action="append",
+                         help="a channel, or a prefix ending in ':', the key may use; "
+                              "repeat for more (default: every channel)")
+
     args = parser.parse_args(argv)
+    if args.command == "api-key":
+        return _api_key(args)
     try:
         config = load_config(args)
     except ConfigError as exc:
@@ -76,6 +88,33 @@ def _token(config: Config, args: argparse.Namespace) -> int:
     print(mint_dev_token(_dev_secret(config), args.uid, args.role, ttl_s=args.ttl,
                          role_claim=config.auth.role_claim))
     return 0
+
+
+def _api_key(args: argparse.Namespace) -> int:
+    """Print a new key once, and the configuration lines that hold only its hash."""
+    scopes = list(dict.fromkeys(args.scope or ["publish"]))
+    key = mint_key()
+    digest = hash_key(key)
+    lines = {"keys": json.dumps(digest), "scopes": _toml_list(scopes)}
+    if args.channel:
+        lines["channels"] = _toml_list(args.channel)
+    try:  # the checks the server will make, so a bad name fails here and not at start-up
+        ApiConfig(keys={args.name: digest}, scopes={args.name: tuple(scopes)},
+                  channels={args.name: tuple(args.channel)} if args.channel else {})
+    except ConfigError as exc:
+        print(f"api-key: {exc.message}", file=sys.stderr)
+        return 2
+    print("# The key, shown once (the server keeps only its SHA-256):")
+    print(key)
+    print("# Add each line under its table in the configuration file:")
+    for table, value in lines.items():
+        print(f"[api.{table}]")
+        print(f"{args.name} = {value}")
+    return 0
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(item) for item in items) + "]"
 
 
 def _serve(config: Config) -> int:

@@ -9,6 +9,7 @@ Every value is checked when the config is built and an error names the offending
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -188,6 +189,7 @@ class Config:
     riders: RidersConfig = field(default_factory=RidersConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    api: ApiConfig = field(default_factory=lambda: ApiConfig())
 
     @classmethod
     def from_sources(
@@ -299,3 +301,55 @@ def _positive(obj: object, section: str, *names: str) -> None:
         value = getattr(obj, name)
         if value <= 0:
             raise ConfigError(f"{section}.{name}: must be positive, got {value!r}")
+
+
+API_SCOPES = ("publish", "history")
+_KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """The back-office HTTP API (``/api/v1``): its keys, what each may do, how often.
+
+    Keys are named; the config holds only the SHA-256 of each key (hex), so a leaked config
+    file does not let anyone publish. ``yellowbox-realtime api-key`` mints a key and prints
+    these lines. With no key configured the API refuses every request.
+    """
+
+    # Key name -> hex SHA-256 of the key.
+    keys: Mapping[str, str] = field(default_factory=dict)
+    # Key name -> its scopes: "publish" and/or "history". Every key needs an entry.
+    scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Key name -> channels it may use: exact names or prefixes ending in ":" ("user:");
+    # a key without an entry may use every channel.
+    channels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Requests per second per key, with bursts of ``burst`` (429 beyond).
+    rate_per_s: float = 50.0
+    burst: int = 100
+
+    def __post_init__(self) -> None:
+        _positive(self, "api", "rate_per_s", "burst")
+        for name, digest in self.keys.items():
+            if not _KEY_NAME.fullmatch(name):
+                raise ConfigError(f"api.keys.{name}: key names are 1-64 characters of "
+                                  "A-Z a-z 0-9 _ . -")
+            if not _SHA256_HEX.fullmatch(digest):
+                raise ConfigError(f"api.keys.{name}: expected the key's SHA-256 as 64 "
+                                  "lowercase hex digits (never the key itself)")
+            if not self.scopes.get(name):
+                raise ConfigError(f"api.scopes.{name}: every key needs its scopes "
+                                  f"({', '.join(API_SCOPES)})")
+        for table in ("scopes", "channels"):
+            for name in getattr(self, table):
+                if name not in self.keys:
+                    raise ConfigError(f"api.{table}.{name}: no such key in api.keys")
+        for name, scopes in self.scopes.items():
+            unknown = set(scopes) - set(API_SCOPES)
+            if unknown:
+                raise ConfigError(f"api.scopes.{name}: unknown scope(s) "
+                                  f"{', '.join(sorted(unknown))} (known: "
+                                  f"{', '.join(API_SCOPES)})")
+        for name, patterns in self.channels.items():
+            if not all(patterns):
+                raise ConfigError(f"api.channels.{name}: empty channel name")

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+
+from ..errors import GatewayError
+from .errors import handle_exception, handle_http_exception
 
 Stats = Callable[[], Mapping[str, object]]
 
 
-def create_api(stats: Stats) -> Starlette:
-    """``stats`` reports live counts (sessions, sockets) for the health endpoint."""
+def create_api(stats: Stats, routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """``stats`` reports live counts (sessions, sockets) for the health endpoint; ``routes``
+    are mounted beside it (the publish API). Every error answers as JSON
+    ``{"error": {"code", "message"}}`` (see :mod:`.errors`)."""
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", **stats()})
 
-    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"])])
+    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *routes],
+                     exception_handlers={HTTPException: handle_http_exception,
+                                         GatewayError: handle_exception,
+                                         Exception: handle_exception})

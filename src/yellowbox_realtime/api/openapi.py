@@ -1,0 +1,210 @@
+"""The OpenAPI 3.1 description of ``/api/v1``, served at ``/api/v1/openapi.json``.
+
+Written by hand next to the code it describes; the tests check real responses against it
+(schemathesis), so it cannot drift from the implementation unnoticed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .validation import MAX_EVENT_LENGTH, MAX_LIMIT, RESERVED_EVENTS
+
+__all__ = ["openapi_document"]
+
+_CHANNEL = "^[A-Za-z0-9_][A-Za-z0-9_.:@=+-]{0,199}$"
+_UID = "^[A-Za-z0-9_.@=+-]{1,128}$"
+_ROLE = "^[A-Za-z0-9_-]{1,64}$"
+_ID = "^[A-Za-z0-9_-]{1,32}:(0|[1-9][0-9]{0,17})$"  # offsets below 2**63
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _path_param(name: str, pattern: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string", "pattern": pattern}}
+
+
+_AUTH_ERRORS = {
+    "401": _error("No API key, an unknown one, or none configured on the server "
+                  "(the message says how to configure one)."),
+    "403": _error("The key lacks the scope, or may not use this channel."),
+    "429": _error("Too many requests with this key; retry after the Retry-After seconds."),
+}
+
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Makes retries safe: a publish retried with the same key (from the same "
+                   "API key, within 24 hours) is delivered once and answers with the first "
+                   "one's id. Reusing a key for a different request is a 409.",
+    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+}
+
+
+def _publish_operation(summary: str, operation_id: str, param: dict[str, Any],
+                       target: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "operationId": operation_id,
+            "description": f"Publishes one event to {target}. Socket.IO clients in that room "
+                           "receive it as `socket.on(event, data)`; it is numbered and kept "
+                           "in the channel's history.",
+            "parameters": [param, _IDEMPOTENCY_KEY],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/PublishRequest"}}},
+            },
+            "responses": {
+                "202": {"description": "Published (or, for a retried Idempotency-Key, "
+                                       "published before).",
+                        "content": {"application/json": {
+                            "schema": {"$ref": "#/components/schemas/Published"}}}},
+                "400": _error("Invalid path, header or JSON syntax."),
+                **_AUTH_ERRORS,
+                "409": _error("The Idempotency-Key was used for a different request."),
+                "413": _error("The body or the data is too large."),
+                "415": _error("The body is not application/json."),
+                "422": _error("The body is JSON but not a publishable event: its shape, an "
+                              "invalid or reserved event name."),
+            },
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    channel = _path_param("channel", _CHANNEL, "A channel name, e.g. `alerts`, `user:42`.")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Yellow Box Realtime publish API",
+            "version": "1.0.0",
+            "description": "Back-office publishing into the real-time gateway, and reads of "
+                           "channel history. Authenticate with an API key as "
+                           "`Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+        },
+        "security": [{"bearer": []}, {"apiKey": []}],
+        "paths": {
+            "/api/v1/channels/{channel}/events": _publish_operation(
+                "Publish to a channel", "publishToChannel", channel, "the channel"),
+            "/api/v1/users/{uid}/events": _publish_operation(
+                "Publish to a user", "publishToUser",
+                _path_param("uid", _UID, "A user id; the channel is `user:<uid>`."),
+                "every connection (tab, device) of the user (channel `user:<uid>`)"),
+            "/api/v1/roles/{role}/events": _publish_operation(
+                "Publish to a role", "publishToRole",
+                _path_param("role", _ROLE, "A role; the channel is `role:<role>`."),
+                "every connection of users with the role (channel `role:<role>`)"),
+            "/api/v1/channels/{channel}/history": {
+                "get": {
+                    "summary": "Read a channel's history",
+                    "operationId": "readHistory",
+                    "description": "Events the channel published after `since` (or all it "
+                                   "still keeps), oldest first. `complete: false` means some "
+                                   "events after `since` are no longer kept. When `more` is "
+                                   "true, read again with `since=<position>`.",
+                    "parameters": [
+                        channel,
+                        {"name": "since", "in": "query", "required": False,
+                         "description": "An event id `<epoch>:<offset>`.",
+                         "schema": {"type": "string", "pattern": _ID}},
+                        {"name": "limit", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                                    "default": 100}},
+                    ],
+                    "responses": {
+                        "200": {"description": "The entries.",
+                                "content": {"application/json": {
+                                    "schema": {"$ref": "#/components/schemas/History"}}}},
+                        "400": _error("Invalid channel, `since` or `limit`."),
+                        **_AUTH_ERRORS,
+                    },
+                },
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "security": [],
+                    "responses": {"200": {"description": "OpenAPI 3.1",
+                                          "content": {"application/json": {
+                                              "schema": {"type": "object"}}}}},
+                },
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+            "schemas": {
+                "PublishRequest": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "event": {"type": "string", "minLength": 1,
+                                  "maxLength": MAX_EVENT_LENGTH,
+                                  "pattern": f"^[A-Za-z][A-Za-z0-9_.:-]{{0,"
+                                             f"{MAX_EVENT_LENGTH - 1}}}$",
+                                  "not": {"anyOf": [{"enum": sorted(RESERVED_EVENTS)},
+                                                    {"pattern": "^auth_"}]},
+                                  "description": "Not one of Socket.IO's or the gateway's own "
+                                                 "events (connect, disconnect, error, "
+                                                 "gateway_error, auth_* ...)."},
+                        "data": {"description": "Any JSON value; the listener's argument."},
+                    },
+                },
+                "Published": {
+                    "type": "object",
+                    "required": ["id", "channel", "event"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "id": {"type": "string", "pattern": _ID},
+                        "channel": {"type": "string"},
+                        "event": {"type": "string"},
+                    },
+                },
+                "History": {
+                    "type": "object",
+                    "required": ["entries", "complete", "position", "more"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "entries": {"type": "array",
+                                    "items": {"$ref": "#/components/schemas/HistoryEntry"}},
+                        "complete": {"type": "boolean"},
+                        "position": {"type": "string", "pattern": _ID},
+                        "more": {"type": "boolean"},
+                    },
+                },
+                "HistoryEntry": {
+                    "type": "object",
+                    "required": ["id", "event", "data", "publishedAt"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "id": {"type": "string", "pattern": _ID},
+                        "event": {"type": "string"},
+                        "data": {"description": "The event's argument (a list when it had "
+                                                "several; bytes as {\"base64\": ...})."},
+                        "publishedAt": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {"code": {"type": "string"},
+                                           "message": {"type": "string"}},
+                        },
+                    },
+                },
+            },
+        },
+    }

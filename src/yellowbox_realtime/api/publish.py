@@ -1,0 +1,194 @@
+"""The publish and history endpoints of ``/api/v1``.
+
+Publishing goes through the broker like every other event, so Socket.IO sockets in the
+channel's room (and SSE streams of the channel) receive it, it is numbered, and it is kept
+in the channel's history. The answer is ``202`` with the event's id ``<epoch>:<offset>``,
+the same id SSE streams and ``since`` use.
+
+Idempotency: with an ``Idempotency-Key`` the broker delivers a retried publish once and
+answers with the first one's id. Keys are scoped to the API key that sent them, so two
+back-office clients cannot collide. A key reused for a different request (another channel,
+event or data) is a 409; that check remembers keys in this process only, for as long and
+as many as the memory broker remembers them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from ..config import ApiConfig, ServerConfig
+from ..core.broker import Broker
+from ..core.hub import Outgoing
+from ..protocol.sse import StreamPosition
+from .errors import IdempotencyConflict
+from .keys import ApiKey, KeyRing
+from .openapi import openapi_document
+from .validation import (
+    EventBody,
+    check_channel,
+    check_idempotency_key,
+    check_role,
+    check_uid,
+    parse_body,
+    parse_limit,
+    parse_since,
+)
+
+__all__ = ["PublishApi", "max_payload"]
+
+PREFIX = "/api/v1"
+IDEMPOTENCY_WINDOW_S = 24 * 3600.0
+MAX_IDEMPOTENCY_KEYS = 100_000
+
+
+def max_payload(server: ServerConfig) -> int:
+    """The largest ``data`` (as JSON) the API publishes: within the request body limit, and
+    at most half a subscriber's output buffer, because one event larger than the buffer
+    would cut off every subscriber as a slow consumer."""
+    return min(server.max_body_bytes, server.max_buffer_bytes // 2)
+
+
+class PublishApi:
+    def __init__(self, broker: Broker, api: ApiConfig, server: ServerConfig, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self.broker = broker
+        self.keys = KeyRing(api)
+        self.max_payload = max_payload(server)
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._fingerprints: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._openapi = openapi_document()
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(f"{PREFIX}/channels/{{channel}}/events", self.publish_channel,
+                  methods=["POST"]),
+            Route(f"{PREFIX}/users/{{uid}}/events", self.publish_user, methods=["POST"]),
+            Route(f"{PREFIX}/roles/{{role}}/events", self.publish_role, methods=["POST"]),
+            Route(f"{PREFIX}/channels/{{channel}}/history", self.history, methods=["GET"]),
+            Route(f"{PREFIX}/openapi.json", self.openapi, methods=["GET"]),
+        ]
+
+    # -- endpoints --------------------------------------------------------------------
+
+    async def publish_channel(self, request: Request) -> JSONResponse:
+        key = self.keys.authenticate(request.headers)
+        return await self._publish(request, key, check_channel(request.path_params["channel"]))
+
+    async def publish_user(self, request: Request) -> JSONResponse:
+        key = self.keys.authenticate(request.headers)
+        uid = check_uid(request.path_params["uid"])
+        return await self._publish(request, key, f"user:{uid}")
+
+    async def publish_role(self, request: Request) -> JSONResponse:
+        key = self.keys.authenticate(request.headers)
+        role = check_role(request.path_params["role"])
+        return await self._publish(request, key, f"role:{role}")
+
+    async def history(self, request: Request) -> JSONResponse:
+        key = self.keys.authenticate(request.headers)
+        channel = check_channel(request.path_params["channel"])
+        self._permit(key, "history", channel)
+        since = parse_since(request.query_params.get("since"))
+        limit = parse_limit(request.query_params.get("limit"))
+        # No position: everything this stream still has (offset 0 of the current epoch).
+        start = since or StreamPosition(self.broker.position().epoch, 0)
+        recovery = await self.broker.since([channel], start)
+        entries = recovery.entries[:limit]
+        more = len(recovery.entries) > limit
+        # Paging: the next read starts after the last entry returned.
+        position = entries[-1].id if more else _format(recovery.position)
+        wall_offset = self._wall_clock() - self._clock()
+        return JSONResponse({
+            "entries": [_entry(e, wall_offset) for e in entries],
+            "complete": recovery.complete,
+            "position": position,
+            "more": more,
+        })
+
+    async def openapi(self, _: Request) -> JSONResponse:
+        return JSONResponse(self._openapi)
+
+    # -- steps ------------------------------------------------------------------------
+
+    def _permit(self, key: ApiKey, scope: str, channel: str) -> None:
+        key.check(scope, channel)
+        self.keys.take(key, self._clock())
+
+    async def _publish(self, request: Request, key: ApiKey, channel: str) -> JSONResponse:
+        self._permit(key, "publish", channel)
+        idempotency_key = check_idempotency_key(request.headers.get("idempotency-key"))
+        body = parse_body(request.headers.get("content-type"), await request.body(),
+                          self.max_payload)
+        scoped_key = None
+        if idempotency_key is not None:
+            scoped_key = f"api:{key.name}:{idempotency_key}"
+            self._claim(scoped_key, _fingerprint(channel, body))
+        position = await self.broker.publish([channel], Outgoing(body.event, (body.data,), "/"),
+                                             idempotency_key=scoped_key)
+        return JSONResponse({"id": _format(position), "channel": channel, "event": body.event},
+                            status_code=202)
+
+    def _claim(self, key: str, fingerprint: str) -> None:
+        """Remember what the key was first used for; refuse it for anything else."""
+        now = self._clock()
+        fingerprints = self._fingerprints
+        while fingerprints:
+            oldest, (at, _) = next(iter(fingerprints.items()))
+            if now - at <= IDEMPOTENCY_WINDOW_S:
+                break
+            del fingerprints[oldest]
+        seen = fingerprints.get(key)
+        if seen is not None:
+            if seen[1] != fingerprint:
+                raise IdempotencyConflict(
+                    "Idempotency-Key was already used for a different request (channel, "
+                    "event or data); use a new key for a new event")
+            return
+        fingerprints[key] = (now, fingerprint)
+        if len(fingerprints) > MAX_IDEMPOTENCY_KEYS:
+            fingerprints.popitem(last=False)
+
+
+def _fingerprint(channel: str, body: EventBody) -> str:
+    text = "\0".join((channel, body.event, body.encoded))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _format(position: StreamPosition) -> str:
+    return f"{position.epoch}:{position.offset}"
+
+
+def _entry(message: Outgoing, wall_offset: float) -> dict[str, Any]:
+    # Like an SSE event's data: the one argument, or the list of them.
+    args = message.args
+    data = _jsonable(args[0] if len(args) == 1 else list(args))
+    published = datetime.fromtimestamp(message.published_at + wall_offset, UTC)
+    return {
+        "id": message.id,
+        "event": message.event,
+        "data": data,
+        "publishedAt": published.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    """Binary arguments (from Socket.IO emitters) as ``{"base64": ...}``: JSON has no bytes."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
