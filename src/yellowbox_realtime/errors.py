@@ -54,6 +54,13 @@ class UpgradeRequired(ProtocolError):
     http_status = 426
 
 
+class HeadersTooLarge(ProtocolError):
+    """A request head has too many or too large headers."""
+
+    code = "headers_too_large"
+    http_status = 431
+
+
 class PayloadTooLarge(ProtocolError):
     """A frame, message or body is bigger than the configured limit."""
 
@@ -142,3 +149,38 @@ class RequestRefused(GatewayError):
     def __init__(self, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+# HTTP-only statuses (the publish API, the HTTP front).
+
+
+class BadRequest(GatewayError):
+    """The request itself is malformed: a header, a query parameter or the JSON syntax."""
+
+    code = "bad_request"
+    http_status = 400
+
+
+class NotFound(GatewayError):
+    code = "not_found"
+    http_status = 404
+
+
+class IdempotencyConflict(GatewayError):
+    """An ``Idempotency-Key`` came back with a different request than the first time."""
+
+    code = "idempotency_conflict"
+    http_status = 409
+
+
+class UnsupportedMediaType(GatewayError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class TooManyRequests(RateLimited):
+    """Rate limited, knowing when the next request fits (the Retry-After header)."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

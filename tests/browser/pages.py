@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yellowbox_realtime.app import Gateway
+from yellowbox_realtime.errors import NotFound
 from yellowbox_realtime.server.http import HttpConnection, Request
 
 PREFIX = "/_test/"
@@ -44,7 +45,7 @@ class TestPages:
     def handle(self, request: Request, conn: HttpConnection) -> None:
         found = self.files.get(request.path)
         if request.method != "GET" or found is None:
-            conn.respond_error(404, f"no test page at {request.method} {request.path}")
+            conn.respond_error(NotFound(f"no test page at {request.method} {request.path}"))
             return
         content_type, body = found
         # Each test registers its own pages; a cached copy from an earlier test must not win.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -67,7 +68,10 @@ async def test_limits_answer_with_a_clear_status_and_close(gateway: Gateway,
     got, headers, body = await read_response(reader)
     assert got == status
     assert headers["connection"] == "close"
-    assert b"error" in body
+    error = json.loads(body)["error"]
+    assert error["code"] == {431: "headers_too_large", 413: "payload_too_large",
+                             400: "protocol_error"}[status]
+    assert error["message"]
     assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
     writer.close()
     # The server carries on for everyone else.

@@ -1,6 +1,6 @@
 """HTTP errors of the API, and how every error leaves it: ``{"error": {"code", "message"}}``.
 
-The classes extend the gateway's one hierarchy with the statuses only HTTP has. Whatever
+The HTTP-only statuses are errors of the gateway's one hierarchy (``errors.py``). Whatever
 escapes a handler becomes that JSON shape: a :class:`GatewayError` with its own status and
 code, Starlette's routing errors (404, 405) with theirs, anything else a 500 whose message
 says nothing about the server's insides (the traceback goes to the log).
@@ -14,45 +14,21 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import AuthenticationError, GatewayError, RateLimited
+from ..errors import (
+    AuthenticationError,
+    BadRequest,
+    GatewayError,
+    IdempotencyConflict,
+    NotFound,
+    TooManyRequests,
+    UnsupportedMediaType,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BadRequest", "IdempotencyConflict", "NotFound", "TooManyRequests",
            "UnsupportedMediaType",
            "error_body", "error_response", "handle_exception", "handle_http_exception"]
-
-
-class BadRequest(GatewayError):
-    """The request itself is malformed: a header, a query parameter or the JSON syntax."""
-
-    code = "bad_request"
-    http_status = 400
-
-
-class NotFound(GatewayError):
-    code = "not_found"
-    http_status = 404
-
-
-class IdempotencyConflict(GatewayError):
-    """An ``Idempotency-Key`` came back with a different request than the first time."""
-
-    code = "idempotency_conflict"
-    http_status = 409
-
-
-class UnsupportedMediaType(GatewayError):
-    code = "unsupported_media_type"
-    http_status = 415
-
-
-class TooManyRequests(RateLimited):
-    """Rate limited, knowing when the next request fits (the Retry-After header)."""
-
-    def __init__(self, message: str, retry_after_s: int) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 # Starlette's own errors (no route, wrong method) keep their status and get a stable code.

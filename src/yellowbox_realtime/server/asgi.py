@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from ..errors import GatewayError
 from .http import HttpConnection, Request
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,6 @@ class AsgiBridge:
         except Exception:
             log.exception("ASGI application failed on %s %s", request.method, request.path)
             if not started and not conn.closed:
-                conn.respond_error(500, "internal server error", close=True)
+                conn.respond_error(GatewayError("internal server error"), close=True)
         finally:
             conn.on_close = None

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, unquote
 import httptools
 
 from ..config import ServerConfig
-from ..errors import GatewayError
+from ..errors import GatewayError, HeadersTooLarge, PayloadTooLarge, ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -156,19 +156,19 @@ class HttpConnection(asyncio.Protocol):
         self._raw_headers.append((name.lower(), value))
         self._count_head(len(name) + len(value))
         if len(self._raw_headers) > self.front.config.max_headers:
-            raise _Reject(431, "too many request headers")
+            raise HeadersTooLarge("too many request headers")
 
     def on_headers_complete(self) -> None:
         # Refuse a declared oversized body before any of it arrives.
         for name, value in self._raw_headers:
             if name == b"content-length" and value.strip().isdigit() and \
                     int(value) > self.front.config.max_body_bytes:
-                raise _Reject(413, "request body is too large")
+                raise PayloadTooLarge("request body is too large")
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
         if self._body_size > self.front.config.max_body_bytes:
-            raise _Reject(413, "request body is too large")
+            raise PayloadTooLarge("request body is too large")
         self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -178,7 +178,7 @@ class HttpConnection(asyncio.Protocol):
     def _count_head(self, size: int) -> None:
         self._header_bytes += size
         if self._header_bytes > self.front.config.max_header_bytes:
-            raise _Reject(431, "request head is too large")
+            raise HeadersTooLarge("request head is too large")
 
     # -- parsing and dispatch ---------------------------------------------------------
 
@@ -194,10 +194,10 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             # httptools wraps what a callback raised; a limit we enforce has its own status.
             reject = exc.__context__
-            if isinstance(reject, _Reject):
-                self.respond_error(reject.status, reject.message, close=True)
+            if isinstance(reject, GatewayError):
+                self.respond_error(reject, close=True)
             else:
-                self.respond_error(400, f"malformed HTTP request: {exc}", close=True)
+                self.respond_error(ProtocolError(f"malformed HTTP request: {exc}"), close=True)
             return
         self._dispatch_next()
 
@@ -233,11 +233,11 @@ class HttpConnection(asyncio.Protocol):
             self.front.route(request).handle(request, self)
         except GatewayError as exc:
             if not self._response_started and not self._closed:
-                self.respond_error(exc.http_status, exc.message)
+                self.respond_error(exc)
         except Exception:
             log.exception("unhandled error in request handler for %s", request.path)
             if not self._response_started and not self._closed:
-                self.respond_error(500, "internal server error", close=True)
+                self.respond_error(GatewayError("internal server error"), close=True)
 
     # -- responses --------------------------------------------------------------------
 
@@ -251,10 +251,12 @@ class HttpConnection(asyncio.Protocol):
         self.start_response(status, headers, content_length=len(body), close=close)
         self.end_response(body)
 
-    def respond_error(self, status: int, message: str, *, close: bool = False,
+    def respond_error(self, error: GatewayError, *, close: bool = False,
                       headers: Headers = ()) -> None:
-        body = json.dumps({"error": message}).encode()
-        self.respond(status, [("Content-Type", "application/json"), *headers], body,
+        """``{"error": {"code", "message"}}``, the shape of every HTTP error the gateway
+        gives outside Engine.IO (whose error bodies its protocol defines)."""
+        body = json.dumps({"error": {"code": error.code, "message": error.message}}).encode()
+        self.respond(error.http_status, [("Content-Type", "application/json"), *headers], body,
                      close=close)
 
     def start_response(self, status: int, headers: Headers, *,
@@ -319,13 +321,6 @@ class HttpConnection(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
-
-
-class _Reject(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 class HttpFront:
