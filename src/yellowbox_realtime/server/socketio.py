@@ -192,12 +192,11 @@ class SocketIOServer:
         restoring = auth if "pid" in auth else None
         try:
             credentials = await self._authenticate(namespace, auth)
-            if credentials is not None:
-                # Verified: the credentials stand for it, and a token kept on every
-                # socket would only cost memory and risk leaking into logs.
-                auth = {k: v for k, v in auth.items() if k != "token"} or _NO_AUTH
-            auth = {k: v for k, v in auth.items() if k not in ("pid", "offset")} or _NO_AUTH \
-                if restoring else auth
+            # A verified token is dropped: the credentials stand for it, and a token kept on
+            # every socket would only cost memory and risk leaking into logs. pid and offset
+            # are recovery's, not the application's.
+            dropped = ("pid", "offset", "token") if credentials is not None else ("pid", "offset")
+            auth = {k: v for k, v in auth.items() if k not in dropped} or _NO_AUTH
             socket = Socket(_new_id(), namespace, session, credentials, auth)
             for middleware in namespace.middlewares:
                 result = middleware(socket)
@@ -205,8 +204,8 @@ class SocketIOServer:
                     await result
             # Last, with nothing awaited after it: the history read and joining the rooms
             # below happen in one step, so nothing is missed or delivered twice.
-            restored = await self._recover(namespace, credentials, restoring) \
-                if restoring else None
+            restored = None if restoring is None else \
+                await self._recover(namespace, credentials, restoring)
         except GatewayError as exc:
             client.connecting = _without(client.connecting, namespace.name)
             if not session.closed:
