@@ -229,6 +229,9 @@ class SseRoute:
         head += "".join(f"{name}: {value}\r\n" for name, value in conn.extra_headers)
         conn.upgrade(stream, (head + "\r\n").encode("latin-1"))
         stream.append(sse.encode_retry(self.config.retry_ms))
+        # Subscribed before anything else is queued (the snapshots count this stream); no
+        # event can come in before the prelude is queued, since nothing here awaits.
+        streams.add(stream)
         if missed is None:
             now = sse.format_event_id(self.broker.position())
             stream.append(control_event("ready", {"resumed": False}, id=now))
@@ -250,7 +253,6 @@ class SseRoute:
                 "channels": channels,
             }, id=sse.format_event_id(missed.position)))
             self._snapshots(stream)
-        streams.add(stream)
 
     async def _credentials(self, request: Request) -> Credentials:
         token = bearer_token(request)

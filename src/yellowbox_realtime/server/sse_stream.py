@@ -20,7 +20,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..config import ServerConfig, SseConfig
 from ..core.hub import Hub, Outgoing, Sink
@@ -126,6 +126,8 @@ class StreamSet:
         self.streams: set[SseStream] = set()
         self._closed = False
         self._last_unencodable: Outgoing | None = None
+        #: Called with each stream as it ends, however it ends (the peer's close included).
+        self.on_end: list[Callable[[SseStream], None]] = []
         self._beat = deadlines.after(config.heartbeat_s, self._heartbeat)
 
     def add(self, stream: SseStream) -> None:
@@ -148,6 +150,8 @@ class StreamSet:
         if stream.expiry is not None:
             stream.expiry.cancel()
             stream.expiry = None
+        for callback in self.on_end:
+            callback(stream)
 
     def count_by_channel(self) -> dict[str, int]:
         counts: dict[str, int] = {}
