@@ -35,7 +35,14 @@ from ..config import ServerConfig, SseConfig
 from ..core.broker import Broker
 from ..core.hub import Hub
 from ..core.policy import Policy
-from ..errors import AuthenticationError, ForbiddenError, GatewayError, ProtocolError, RateLimited
+from ..errors import (
+    AuthenticationError,
+    BadRequest,
+    ForbiddenError,
+    GatewayError,
+    NotFound,
+    TooManyRequests,
+)
 from ..messages import Credentials
 from ..protocol import sse
 from ..protocol.sse import StreamPosition
@@ -67,16 +74,10 @@ _STREAM_HEAD = (
 _ALLOWED_HEADERS = "Authorization, Content-Type, Last-Event-ID, Cache-Control"
 
 
-class InvalidLastEventId(ProtocolError):
+class InvalidLastEventId(BadRequest):
     """A ``Last-Event-ID`` (or ``lastEventId``) that is not ``<epoch>:<offset>``."""
 
     code = "invalid_last_event_id"
-
-
-class BadStreamRequest(ProtocolError):
-    """A stream request the route cannot serve as asked (channels, method)."""
-
-    code = "bad_request"
 
 
 class SseRoute:
@@ -141,9 +142,7 @@ class SseRoute:
         elif path == SSE_PATH or path.removeprefix(SSE_PATH + "/") in NAMED_STREAMS:
             methods = ("GET", "OPTIONS")
         else:
-            respond_json(conn, 404, {"error": {
-                "code": "not_found", "message": f"no SSE endpoint at {request.path}"}})
-            return
+            raise NotFound(f"no SSE endpoint at {request.path}")
         if request.method == "OPTIONS":
             conn.respond(204, [("Access-Control-Allow-Methods", ", ".join(methods)),
                                ("Access-Control-Allow-Headers", _ALLOWED_HEADERS),
@@ -169,9 +168,9 @@ class SseRoute:
         names = list(dict.fromkeys(c.strip() for c in request.query.get("channels", "")
                                    .split(",") if c.strip()))
         if not names:
-            raise BadStreamRequest("name the channels: /sse?channels=a,b")
+            raise BadRequest("name the channels: /sse?channels=a,b")
         if len(names) > self.config.max_channels:
-            raise BadStreamRequest(f"at most {self.config.max_channels} channels per stream")
+            raise BadRequest(f"at most {self.config.max_channels} channels per stream")
         return names
 
     def _resume_position(self, request: Request) -> StreamPosition | None:
@@ -300,12 +299,12 @@ def respond_json(conn: HttpConnection, status: int, body: object,
 
 def respond_error(conn: HttpConnection, error: GatewayError) -> None:
     """``{"error": {"code", "message"}}`` with the error's status, as the publish API does."""
-    headers: list[tuple[str, str]] = []
+    headers = [("Cache-Control", "no-store")]
     if error.http_status == 401:
         headers.append(("WWW-Authenticate", 'Bearer realm="yellowbox-realtime"'))
-    if isinstance(error, RateLimited):
-        headers.append(("Retry-After", "1"))
+    if isinstance(error, TooManyRequests):
+        headers.append(("Retry-After", str(error.retry_after_s)))
     log.debug("SSE request refused (%d %s): %s", error.http_status,
               reason_phrase(error.http_status), error.message)
-    respond_json(conn, error.http_status, {"error": {"code": error.code,
-                                                     "message": error.message}}, headers)
+    if not conn.closed:
+        conn.respond_error(error, headers=headers)

@@ -13,13 +13,14 @@ and all at once when the table is full; a full table of live tickets refuses new
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import AuthenticationError, RateLimited
+from ..errors import AuthenticationError, TooManyRequests
 from ..messages import Credentials
 
 __all__ = ["TicketStore"]
@@ -50,8 +51,11 @@ class TicketStore:
         now = self._clock()
         self._drop_expired(now, everything=len(self._tickets) >= self.max_tickets)
         if len(self._tickets) >= self.max_tickets:
-            raise RateLimited(f"too many stream tickets outstanding (at most "
-                              f"{self.max_tickets}); try again in a few seconds")
+            # Most tickets share one lifetime, so the oldest is about the first to go.
+            oldest = next(iter(self._tickets.values())).expires_at
+            raise TooManyRequests(f"too many stream tickets outstanding (at most "
+                                  f"{self.max_tickets}); try again shortly",
+                                  max(1, math.ceil(oldest - now)))
         lifetime = self.ttl_s
         if credentials.expires_at is not None:
             lifetime = min(lifetime, credentials.expires_at - self._wall())
