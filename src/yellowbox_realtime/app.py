@@ -8,7 +8,8 @@
     await gateway.start()
 
 Shutdown order: stop accepting connections, close Engine.IO sessions (clients are told to
-go), close the HTTP front, then the ASGI bridge and the authenticator.
+go) and SSE streams (told when to come back), close the HTTP front, then the ASGI bridge
+and the authenticator.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import os
 import secrets
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +34,16 @@ from .core.history import HistoryLimits
 from .core.hub import Hub
 from .core.policy import Policy
 from .core.recovery import RecoveryStore
+from .domain.fleet import RECENT_S
 from .errors import ConfigError
-from .events import YellowBoxEvents
+from .events import FLEET, FLEET_EVENT, YellowBoxEvents
 from .server.asgi import ASGIApp, AsgiBridge
 from .server.deadlines import Deadlines
 from .server.engineio import EngineServer
 from .server.http import HttpFront, Route
 from .server.socketio import SocketIOServer
 from .server.sockets import Emitter, Namespace
+from .server.sse import SSE_PATH, SnapshotProvider, SseRoute
 
 SOCKET_IO_PATH = "/socket.io/"
 
@@ -80,6 +84,13 @@ class Gateway:
         self._engine: EngineServer | None = None
         self._bridge: AsgiBridge | None = None
         self._deadlines: Deadlines | None = None
+        self.sse = SseRoute(self.config.sse, self.config.server, self.authenticator,
+                            self.policy, self.broker, self.hub)
+        self._routes.append((SSE_PATH, self.sse))
+        self.add_sse_snapshot("dashboard", "dashboard_metrics",
+                              lambda _who: self.dashboard_metrics())
+        if self.events is not None:
+            self.add_sse_snapshot(FLEET, FLEET_EVENT, self.events.fleet_snapshot)
 
     # -- application API --------------------------------------------------------------
 
@@ -97,6 +108,11 @@ class Gateway:
         """Serve requests under ``prefix`` with a streaming route (before start)."""
         self._routes.append((prefix, route))
 
+    def add_sse_snapshot(self, channel: str, event: str, provider: SnapshotProvider) -> None:
+        """SSE streams of ``channel`` start with ``event`` carrying ``provider(credentials)``
+        (its JSON data), and start with it again after a ``stream_reset``."""
+        self.sse.add_snapshot(channel, event, provider)
+
     def to(self, *rooms: str) -> Emitter:
         return self.main.to(*rooms)
 
@@ -110,6 +126,21 @@ class Gateway:
         return {
             "sessions": len(self._engine.sessions) if self._engine else 0,
             "sockets": {name: len(ns.sockets) for name, ns in self.namespaces.items()},
+        }
+
+    def dashboard_metrics(self) -> dict[str, Any]:
+        """The gateway's live state, as the ``dashboard`` SSE stream starts with it."""
+        sessions = self._engine.sessions.values() if self._engine else ()
+        websocket = sum(1 for s in sessions if s.websocket is not None)
+        fleet = self.events.fleet if self.events is not None else None
+        return {
+            "connections": {"websocket": websocket, "polling": len(sessions) - websocket,
+                            "sse": len(self.sse.open_streams)},
+            "sockets": {name: len(ns.sockets) for name, ns in self.namespaces.items()},
+            "sseStreams": self.sse.streams.count_by_channel() if self.sse.streams else {},
+            "riders": {"seenWithinS": RECENT_S,
+                       "count": fleet.seen_within(RECENT_S, time.time()) if fleet else 0},
+            "at": time.time(),
         }
 
     @property
@@ -141,6 +172,7 @@ class Gateway:
             port if port is not None else self.config.server.port)
         self._bridge.server = self.addresses[0]
         self._engine.start()
+        self.sse.start(loop, self._deadlines)
         if isinstance(self.broker, MemoryBroker):
             self._expire_history(self.broker, self._deadlines)
 
@@ -152,6 +184,7 @@ class Gateway:
     async def stop(self) -> None:
         if self._front is not None:
             self._front.stop_accepting()
+        await self.sse.close()
         if self._engine is not None:
             await self._engine.close()
         if self._front is not None:

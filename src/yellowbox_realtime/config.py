@@ -190,6 +190,7 @@ class Config:
     history: HistoryConfig = field(default_factory=HistoryConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     api: ApiConfig = field(default_factory=lambda: ApiConfig())
+    sse: SseConfig = field(default_factory=lambda: SseConfig())
 
     @classmethod
     def from_sources(
@@ -353,3 +354,26 @@ class ApiConfig:
         for name, patterns in self.channels.items():
             if not all(patterns):
                 raise ConfigError(f"api.channels.{name}: empty channel name")
+
+
+@dataclass(frozen=True, slots=True)
+class SseConfig:
+    """Server-Sent Events streams (``/sse/...``) and their one-time tickets."""
+
+    # A comment on every stream this often, so proxies and browsers keep idle streams open.
+    heartbeat_s: float = 15.0
+    # The reconnection delay sent at the start of every stream (the ``retry:`` field).
+    retry_ms: int = 3000
+    # At shutdown streams are told to come back after this, plus up to as much again at
+    # random, so clients do not all return in the same instant.
+    shutdown_retry_ms: int = 5000
+    # A ticket from POST /sse/tickets opens one stream within this time (never past the
+    # token's own expiry); at most max_tickets are outstanding (429 beyond).
+    ticket_ttl_s: float = 30.0
+    max_tickets: int = 10_000
+    # Channels one GET /sse?channels=... may ask for.
+    max_channels: int = 16
+
+    def __post_init__(self) -> None:
+        _positive(self, "sse", "heartbeat_s", "retry_ms", "shutdown_retry_ms", "ticket_ttl_s",
+                  "max_tickets", "max_channels")

@@ -9,7 +9,10 @@ Nothing here is special to the core; it is one application of :class:`Namespace`
 - ``publish_location`` from a rider is validated, rate-limited per rider (across all of that
   rider's connections) and broadcast as ``rider_location_update`` with the rider id taken
   from the token;
-- the back office broadcasts ``expense_status_change`` and messages users and roles.
+- the back office broadcasts ``expense_status_change`` and messages users and roles;
+- each rider's last position is kept (:class:`FleetState`) and every accepted update is also
+  published to ``fleet`` as ``fleet_update`` ``{type: "change", rider}``, after the
+  ``{type: "snapshot", riders}`` SSE streams of ``fleet`` start with (:meth:`fleet_snapshot`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from .config import RidersConfig
 from .core.policy import Policy
+from .domain.fleet import FleetState
 from .domain.location import LocationLimits, TokenBucket, validate_location
 from .errors import AuthenticationError, ValidationError
 from .messages import Credentials
@@ -29,6 +33,8 @@ RIDER_LOCATIONS = "rider_locations"
 EXPENSE_UPDATES = "expense_updates"
 LOCATION_EVENT = "rider_location_update"
 EXPENSE_EVENT = "expense_status_change"
+FLEET = "fleet"
+FLEET_EVENT = "fleet_update"
 
 
 class YellowBoxEvents:
@@ -40,6 +46,7 @@ class YellowBoxEvents:
         self.clock = clock
         self.limits = LocationLimits(riders.max_accuracy_m, riders.max_speed_mps)
         self._buckets: dict[str, TokenBucket] = {}
+        self.fleet = FleetState()
 
     def install(self) -> None:
         ns = self.namespace
@@ -78,6 +85,8 @@ class YellowBoxEvents:
         bucket.take(now, "location updates")
         update = validate_location(payload, who.uid, now, self.limits)
         self.namespace.to(RIDER_LOCATIONS).emit(LOCATION_EVENT, update)
+        self.fleet.update(update, now)
+        self.namespace.to(FLEET).emit(FLEET_EVENT, {"type": "change", "rider": update})
         return {"ok": True, "timestamp": update["timestamp"]}
 
     def _forget_rider(self, socket: Socket, _reason: str) -> None:
@@ -85,6 +94,10 @@ class YellowBoxEvents:
         if uid is not None and self.namespace.hub.count(
                 self.namespace.channel(user_room(uid))) == 0:
             self._buckets.pop(uid, None)
+
+    def fleet_snapshot(self, _who: Credentials) -> dict[str, Any]:
+        """What a ``fleet`` SSE stream starts with: every rider's last position."""
+        return {"type": "snapshot", "riders": self.fleet.snapshot()}
 
     # -- back-office API --------------------------------------------------------------
 

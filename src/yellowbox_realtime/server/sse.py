@@ -1,0 +1,310 @@
+"""Server-Sent Events endpoints under ``/sse``.
+
+- ``GET /sse/dashboard``, ``/sse/fleet``, ``/sse/alerts``: one channel each;
+  ``GET /sse?channels=a,b``: any channels the caller may read.
+- ``POST /sse/tickets``: a bearer token in, ``{ticket, expiresIn}`` out (see
+  :mod:`.sse_tickets`), for ``EventSource``, which cannot send headers.
+
+Authentication is ``Authorization: Bearer <token>`` (fetch-based clients) or
+``?ticket=...``, never a user id from the query string; the same authenticator and policy
+as Socket.IO decide. Browser origins are checked against ``server.allowed_origins`` and
+answered with credentialed CORS.
+
+A stream starts with a ``retry:`` hint, then one of:
+- fresh: ``event: ready`` whose id is the stream's current position (so even a reconnect
+  before any event resumes), then the channels' snapshots;
+- resumed (``Last-Event-ID`` header, or ``lastEventId`` query for an EventSource re-created
+  by page code): every event missed, then ``ready``;
+- resumed, but some of what was missed is no longer kept: ``event: stream_reset`` saying so
+  (with the current position as its id), then fresh snapshots.
+Then live events. History is read and the stream subscribed with no await in between, so
+with a broker whose ``since`` does not suspend (the memory broker) nothing is missed or
+doubled; a broker that does suspend there must not be used for SSE resumption as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..auth.base import Authenticator
+from ..config import ServerConfig, SseConfig
+from ..core.broker import Broker
+from ..core.hub import Hub
+from ..core.policy import Policy
+from ..errors import (
+    AuthenticationError,
+    BadRequest,
+    ForbiddenError,
+    GatewayError,
+    NotFound,
+    TooManyRequests,
+)
+from ..messages import Credentials
+from ..protocol import sse
+from ..protocol.sse import StreamPosition
+from .deadlines import Deadlines
+from .http import HttpConnection, Request, origin_allowed, reason_phrase
+from .sse_stream import SseStream, StreamSet, control_event
+from .sse_tickets import TicketStore
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SSE_PATH", "SnapshotProvider", "SseRoute"]
+
+SSE_PATH = "/sse"
+TICKETS_PATH = "/sse/tickets"
+# GET /sse/<name> reads the channel of the same name.
+NAMED_STREAMS = frozenset({"dashboard", "fleet", "alerts"})
+
+#: What a stream of a channel starts with: called with the reader's credentials, returns the
+#: event's JSON data. Called synchronously between reading the position and subscribing.
+SnapshotProvider = Callable[[Credentials], Any]
+
+_STREAM_HEAD = (
+    "Content-Type: text/event-stream; charset=utf-8\r\n"
+    "Cache-Control: no-cache, no-transform\r\n"
+    "X-Accel-Buffering: no\r\n"
+    # No Content-Length and no chunking: the body ends when the connection does.
+    "Connection: close\r\n"
+)
+_ALLOWED_HEADERS = "Authorization, Content-Type, Last-Event-ID, Cache-Control"
+
+
+class InvalidLastEventId(BadRequest):
+    """A ``Last-Event-ID`` (or ``lastEventId``) that is not ``<epoch>:<offset>``."""
+
+    code = "invalid_last_event_id"
+
+
+class SseRoute:
+    """The ``/sse`` streaming route of the HTTP front."""
+
+    def __init__(self, config: SseConfig, server_config: ServerConfig,
+                 authenticator: Authenticator, policy: Policy, broker: Broker,
+                 hub: Hub) -> None:
+        self.config = config
+        self.server_config = server_config
+        self.authenticator = authenticator
+        self.policy = policy
+        self.broker = broker
+        self.hub = hub
+        self.tickets = TicketStore(config.ticket_ttl_s, config.max_tickets)
+        self.snapshots: dict[str, tuple[str, SnapshotProvider]] = {}
+        self.streams: StreamSet | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def add_snapshot(self, channel: str, event: str, provider: SnapshotProvider) -> None:
+        """Streams of ``channel`` start with ``event`` carrying ``provider(credentials)``
+        (and start with it again after a ``stream_reset``)."""
+        self.snapshots[channel] = (event, provider)
+
+    @property
+    def open_streams(self) -> set[SseStream]:
+        return self.streams.streams if self.streams is not None else set()
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop, deadlines: Deadlines) -> None:
+        self.streams = StreamSet(self.config, self.server_config, self.hub, loop, deadlines)
+
+    async def close(self) -> None:
+        """Requests still authenticating are dropped; open streams are told to come back."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.streams is not None:
+            self.streams.close()
+
+    # -- HTTP -------------------------------------------------------------------------
+
+    def handle(self, request: Request, conn: HttpConnection) -> None:
+        origin = request.headers.get("origin")
+        if origin is not None:
+            conn.extra_headers = [("Access-Control-Allow-Origin", origin),
+                                  ("Access-Control-Allow-Credentials", "true"),
+                                  ("Vary", "Origin")]
+        try:
+            self._dispatch(request, conn)
+        except GatewayError as exc:
+            respond_error(conn, exc)
+
+    def _dispatch(self, request: Request, conn: HttpConnection) -> None:
+        if not origin_allowed(self.server_config.allowed_origins, request.headers):
+            conn.extra_headers = []
+            raise ForbiddenError("origin not allowed")
+        path = request.path.rstrip("/") or "/"
+        if path == TICKETS_PATH:
+            methods = ("POST", "OPTIONS")
+        elif path == SSE_PATH or path.removeprefix(SSE_PATH + "/") in NAMED_STREAMS:
+            methods = ("GET", "OPTIONS")
+        else:
+            raise NotFound(f"no SSE endpoint at {request.path}")
+        if request.method == "OPTIONS":
+            conn.respond(204, [("Access-Control-Allow-Methods", ", ".join(methods)),
+                               ("Access-Control-Allow-Headers", _ALLOWED_HEADERS),
+                               ("Access-Control-Max-Age", "600")])
+            return
+        if request.method not in methods:
+            allowed = ", ".join(methods)
+            conn.extra_headers.append(("Allow", allowed))
+            respond_json(conn, 405, {"error": {
+                "code": "method_not_allowed",
+                "message": f"{request.method} is not allowed here ({allowed})"}})
+            return
+        if path == TICKETS_PATH:
+            self._spawn(self._issue_ticket(request, conn))
+            return
+        channels = self._channels(request, path)
+        position = self._resume_position(request)
+        self._spawn(self._open(request, conn, channels, position))
+
+    def _channels(self, request: Request, path: str) -> list[str]:
+        if path != SSE_PATH:
+            return [path.removeprefix(SSE_PATH + "/")]
+        names = list(dict.fromkeys(c.strip() for c in request.query.get("channels", "")
+                                   .split(",") if c.strip()))
+        if not names:
+            raise BadRequest("name the channels: /sse?channels=a,b")
+        if len(names) > self.config.max_channels:
+            raise BadRequest(f"at most {self.config.max_channels} channels per stream")
+        return names
+
+    def _resume_position(self, request: Request) -> StreamPosition | None:
+        # The header wins: the browser sends it on its own reconnects, with a newer id than
+        # the query the page put in the URL when it created the EventSource.
+        value = request.headers.get("last-event-id")
+        if value is None:
+            value = request.query.get("lastEventId")
+        try:
+            return sse.parse_last_event_id(value)
+        except GatewayError as exc:
+            raise InvalidLastEventId(exc.message) from exc
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- handlers ---------------------------------------------------------------------
+
+    async def _issue_ticket(self, request: Request, conn: HttpConnection) -> None:
+        try:
+            token = bearer_token(request)
+            if token is None:
+                raise AuthenticationError("send the token as Authorization: Bearer <token>")
+            credentials = await self.authenticator.authenticate(token)
+            ticket, lifetime = self.tickets.issue(credentials)
+        except GatewayError as exc:
+            respond_error(conn, exc)
+            return
+        respond_json(conn, 200, {"ticket": ticket, "expiresIn": round(lifetime, 3)})
+
+    async def _open(self, request: Request, conn: HttpConnection, channels: list[str],
+                    position: StreamPosition | None) -> None:
+        try:
+            credentials = await self._credentials(request)
+            for channel in channels:
+                self.policy.check_subscribe(credentials, channel)
+            missed = await self.broker.since(channels, position) \
+                if position is not None else None
+        except GatewayError as exc:
+            respond_error(conn, exc)
+            return
+        except Exception:
+            log.exception("opening an SSE stream failed")
+            respond_error(conn, GatewayError("the server could not open the stream"))
+            return
+        # From here to subscribing nothing awaits, so no event falls between the history
+        # (or position) read above and the subscription.
+        streams = self.streams
+        if streams is None or conn.closed or conn.transport is None:
+            return
+        stream = SseStream(streams, conn.transport, credentials, channels)
+        head = f"HTTP/1.1 200 OK\r\n{_STREAM_HEAD}"
+        head += "".join(f"{name}: {value}\r\n" for name, value in conn.extra_headers)
+        conn.upgrade(stream, (head + "\r\n").encode("latin-1"))
+        stream.append(sse.encode_retry(self.config.retry_ms))
+        # Subscribed before anything else is queued (the snapshots count this stream); no
+        # event can come in before the prelude is queued, since nothing here awaits.
+        streams.add(stream)
+        if missed is None:
+            now = sse.format_event_id(self.broker.position())
+            stream.append(control_event("ready", {"resumed": False}, id=now))
+            self._snapshots(stream)
+        elif missed.complete:
+            for message in missed.entries:
+                stream.deliver(message)
+            stream.append(control_event("ready", {"resumed": True},
+                                        id=sse.format_event_id(missed.position)))
+        else:
+            assert position is not None
+            reason = "epoch_changed" if position.epoch != missed.position.epoch \
+                else "history_gap"
+            stream.append(control_event("stream_reset", {
+                "reason": reason,
+                "message": "some events after lastEventId are no longer kept; what follows "
+                           "is a fresh snapshot, then live events",
+                "lastEventId": sse.format_event_id(position),
+                "channels": channels,
+            }, id=sse.format_event_id(missed.position)))
+            self._snapshots(stream)
+
+    async def _credentials(self, request: Request) -> Credentials:
+        token = bearer_token(request)
+        if token is not None:
+            return await self.authenticator.authenticate(token)
+        ticket = request.query.get("ticket")
+        if ticket:
+            return self.tickets.redeem(ticket)
+        raise AuthenticationError("authentication required: send Authorization: Bearer "
+                                  "<token>, or ?ticket= from POST /sse/tickets")
+
+    def _snapshots(self, stream: SseStream) -> None:
+        for channel in stream.channels:
+            found = self.snapshots.get(channel)
+            if found is None:
+                continue
+            event, provider = found
+            try:
+                block = control_event(event, provider(stream.credentials))
+            except Exception:
+                # A broken provider costs the snapshot, not the stream.
+                log.exception("the %r snapshot for %s failed", event, channel)
+                continue
+            stream.append(block)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or None without one."""
+    value = request.headers.get("authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("Authorization must be 'Bearer <token>'")
+    return token.strip()
+
+
+def respond_json(conn: HttpConnection, status: int, body: object,
+                 headers: Sequence[tuple[str, str]] = ()) -> None:
+    if conn.closed:
+        return
+    conn.respond(status, [("Content-Type", "application/json"), ("Cache-Control", "no-store"),
+                          *headers], json.dumps(body).encode())
+
+
+def respond_error(conn: HttpConnection, error: GatewayError) -> None:
+    """``{"error": {"code", "message"}}`` with the error's status, as the publish API does."""
+    headers = [("Cache-Control", "no-store")]
+    if error.http_status == 401:
+        headers.append(("WWW-Authenticate", 'Bearer realm="yellowbox-realtime"'))
+    if isinstance(error, TooManyRequests):
+        headers.append(("Retry-After", str(error.retry_after_s)))
+    log.debug("SSE request refused (%d %s): %s", error.http_status,
+              reason_phrase(error.http_status), error.message)
+    if not conn.closed:
+        conn.respond_error(error, headers=headers)
