@@ -7,9 +7,10 @@
     ...
     await gateway.start()
 
-Shutdown order: stop accepting connections, close Engine.IO sessions (clients are told to
-go) and SSE streams (told when to come back), close the HTTP front, then the ASGI bridge
-and the authenticator.
+Shutdown order: stop accepting connections, close SSE streams (told when to come back) and
+Engine.IO sessions (clients are told to go), cancel the background tasks still running for
+clients (handlers, connects), close the HTTP front, then the ASGI bridge and the
+authenticator.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .domain.fleet import RECENT_S
 from .errors import ConfigError
 from .events import FLEET, FLEET_EVENT, YellowBoxEvents
 from .server.asgi import ASGIApp, AsgiBridge
+from .server.background import Background
 from .server.deadlines import Deadlines
 from .server.engineio import EngineServer
 from .server.http import HttpFront, Route
@@ -70,6 +72,7 @@ class Gateway:
                                                       self.config.policy.publish)
         self.hub = Hub()
         self.broker = broker or memory_broker(self.hub, self.config.history)
+        self.background = Background()
         self.namespaces: dict[str, Namespace] = {}
         self.main = self.of("/")
         self.publish_api = PublishApi(self.broker, self.config.api, self.config.server)
@@ -85,7 +88,7 @@ class Gateway:
         self._bridge: AsgiBridge | None = None
         self._deadlines: Deadlines | None = None
         self.sse = SseRoute(self.config.sse, self.config.server, self.authenticator,
-                            self.policy, self.broker, self.hub)
+                            self.policy, self.broker, self.hub, self.background)
         self._routes.append((SSE_PATH, self.sse))
         self.add_sse_snapshot("dashboard", "dashboard_metrics",
                               lambda _who: self.dashboard_metrics())
@@ -100,8 +103,8 @@ class Gateway:
             raise ValueError(f"namespace names start with '/': {name!r}")
         namespace = self.namespaces.get(name)
         if namespace is None:
-            namespace = self.namespaces[name] = Namespace(name, self.broker, self.hub,
-                                                          auth_required=auth_required)
+            namespace = self.namespaces[name] = Namespace(
+                name, self.broker, self.hub, self.background, auth_required=auth_required)
         return namespace
 
     def add_route(self, prefix: str, route: Route) -> None:
@@ -161,7 +164,7 @@ class Gateway:
         recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions) \
             if history.recovery_window_s > 0 else None
         sio = SocketIOServer(self.config.engineio, self.config.auth, self.authenticator,
-                             self._deadlines, self.namespaces, recovery)
+                             self._deadlines, self.namespaces, self.background, recovery)
         self._engine = EngineServer(self.config.engineio, self.config.server, sio, loop,
                                     self._deadlines)
         self._bridge = AsgiBridge(self.asgi_app)
@@ -187,6 +190,8 @@ class Gateway:
         await self.sse.close()
         if self._engine is not None:
             await self._engine.close()
+        # Handlers and connects still running have no connection left to answer.
+        await self.background.close()
         if self._front is not None:
             await self._front.close()
         if self._bridge is not None:

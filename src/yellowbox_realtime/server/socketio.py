@@ -32,6 +32,7 @@ from ..errors import AuthenticationError, GatewayError, ProtocolError
 from ..messages import Credentials
 from ..protocol import socketio as sio
 from ..protocol.sse import StreamPosition, parse_last_event_id
+from .background import Background
 from .deadlines import Deadline, Deadlines
 from .engineio import EngineSession
 from .sockets import (
@@ -40,8 +41,6 @@ from .sockets import (
     Socket,
     error_event,
     role_room,
-    run_handler,
-    spawn,
     user_room,
 )
 
@@ -79,9 +78,10 @@ class SocketIOServer:
 
     def __init__(self, engine_config: EngineIOConfig, auth_config: AuthConfig,
                  authenticator: Authenticator, deadlines: Deadlines,
-                 namespaces: dict[str, Namespace],
+                 namespaces: dict[str, Namespace], background: Background,
                  recovery: RecoveryStore | None = None) -> None:
         self.engine_config = engine_config
+        self.background = background
         self.recovery = recovery
         # Private ids are derived from socket ids with this key, so a socket stores none.
         self._pid_key = secrets.token_bytes(32)
@@ -159,7 +159,7 @@ class SocketIOServer:
                 return
             data = packet.data
             if data[0] == REFRESH_EVENT and socket.credentials is not None:
-                spawn(self._refresh(socket, data[1:], packet.id))
+                self.background.spawn(self._refresh(socket, data[1:], packet.id))
             else:
                 socket.received_event(data[0], data[1:], packet.id)
         elif kind is sio.SioType.ACK:
@@ -185,7 +185,7 @@ class SocketIOServer:
             return
         client.connecting |= {nsp}
         auth = packet.data if isinstance(packet.data, dict) else {}
-        spawn(self._connect(session, client, namespace, auth))
+        self.background.spawn(self._connect(session, client, namespace, auth))
 
     async def _connect(self, session: EngineSession, client: SioClient, namespace: Namespace,
                        auth: Mapping[str, Any]) -> None:
@@ -246,7 +246,7 @@ class SocketIOServer:
             for message in missed:
                 socket.deliver(message.for_namespace(namespace.name))
         for handler in namespace.connect_handlers:
-            run_handler(handler, socket)
+            self.background.run_handler(handler, socket)
 
     async def _authenticate(self, namespace: Namespace,
                             auth: Mapping[str, Any]) -> Credentials | None:

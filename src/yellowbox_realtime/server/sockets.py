@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..core.broker import Broker
@@ -29,6 +29,7 @@ from ..core.hub import Hub, Outgoing, Sink
 from ..errors import AckTimeout, Disconnected, GatewayError, ValidationError
 from ..messages import Credentials
 from ..protocol import socketio as sio
+from .background import Background
 
 if TYPE_CHECKING:
     from .deadlines import Deadline
@@ -64,11 +65,12 @@ def role_room(role: str) -> str:
 class Namespace:
     """Handlers and connected sockets of one Socket.IO namespace."""
 
-    def __init__(self, name: str, broker: Broker, hub: Hub, *,
+    def __init__(self, name: str, broker: Broker, hub: Hub, background: Background, *,
                  auth_required: bool = True) -> None:
         self.name = name
         self.broker = broker
         self.hub = hub
+        self.background = background
         self.auth_required = auth_required
         self.sockets: dict[str, Socket] = {}
         self.handlers: dict[str, tuple[EventHandler, bool]] = {}
@@ -306,7 +308,7 @@ class Socket:
             if isinstance(waiter, asyncio.Future) and not waiter.done():
                 waiter.set_exception(Disconnected(f"socket closed before it answered: {reason}"))
         for handler in self.namespace.disconnect_handlers:
-            run_handler(handler, self, reason)
+            self.namespace.background.run_handler(handler, self, reason)
 
     def received_ack(self, ack_id: int, args: list[Any]) -> None:
         waiter = self._acks.pop(ack_id, None) if self._acks else None
@@ -323,7 +325,7 @@ class Socket:
             return
         handler, is_async = entry
         if is_async:
-            spawn(self._run_async(handler, event, args, ack_id))
+            self.namespace.background.spawn(self._run_async(handler, event, args, ack_id))
             return
         try:
             result = handler(self, *args)
@@ -368,17 +370,6 @@ class Socket:
             self.emit(ERROR_EVENT, error_event(event, error))
 
 
-# Strong references to tasks the gateway starts for clients (asyncio keeps only weak ones).
-_background: set[asyncio.Task[Any]] = set()
-
-
-def spawn(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run a coroutine in the background, holding it until it ends."""
-    task = asyncio.get_running_loop().create_task(coroutine)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
-
 def _accepts(handler: EventHandler, *args: Any) -> bool:
     try:
         inspect.signature(handler).bind(*args)
@@ -386,18 +377,3 @@ def _accepts(handler: EventHandler, *args: Any) -> bool:
         return False
     return True
 
-
-def run_handler(handler: Callable[..., Any], *args: Any) -> None:
-    """Call a sync or async application callback, logging (not raising) its failures."""
-    try:
-        result = handler(*args)
-    except Exception:
-        log.exception("callback %r failed", handler)
-        return
-    if inspect.isawaitable(result):
-        async def wait() -> None:
-            try:
-                await result
-            except Exception:
-                log.exception("callback %r failed", handler)
-        spawn(wait())

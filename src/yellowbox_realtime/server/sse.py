@@ -46,6 +46,7 @@ from ..errors import (
 from ..messages import Credentials
 from ..protocol import sse
 from ..protocol.sse import StreamPosition
+from .background import Background
 from .deadlines import Deadlines
 from .http import HttpConnection, Request, origin_allowed, reason_phrase
 from .sse_stream import SseStream, StreamSet, control_event
@@ -85,7 +86,7 @@ class SseRoute:
 
     def __init__(self, config: SseConfig, server_config: ServerConfig,
                  authenticator: Authenticator, policy: Policy, broker: Broker,
-                 hub: Hub) -> None:
+                 hub: Hub, background: Background) -> None:
         self.config = config
         self.server_config = server_config
         self.authenticator = authenticator
@@ -95,7 +96,7 @@ class SseRoute:
         self.tickets = TicketStore(config.ticket_ttl_s, config.max_tickets)
         self.snapshots: dict[str, tuple[str, SnapshotProvider]] = {}
         self.streams: StreamSet | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.background = background
 
     def add_snapshot(self, channel: str, event: str, provider: SnapshotProvider) -> None:
         """Streams of ``channel`` start with ``event`` carrying ``provider(credentials)``
@@ -112,10 +113,8 @@ class SseRoute:
         self.streams = StreamSet(self.config, self.server_config, self.hub, loop, deadlines)
 
     async def close(self) -> None:
-        """Requests still authenticating are dropped; open streams are told to come back."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Open streams are told to come back (requests still authenticating are the
+        gateway's background tasks, cancelled after this)."""
         if self.streams is not None:
             self.streams.close()
 
@@ -156,11 +155,11 @@ class SseRoute:
                 "message": f"{request.method} is not allowed here ({allowed})"}})
             return
         if path == TICKETS_PATH:
-            self._spawn(self._issue_ticket(request, conn))
+            self.background.spawn(self._issue_ticket(request, conn))
             return
         channels = self._channels(request, path)
         position = self._resume_position(request)
-        self._spawn(self._open(request, conn, channels, position))
+        self.background.spawn(self._open(request, conn, channels, position))
 
     def _channels(self, request: Request, path: str) -> list[str]:
         if path != SSE_PATH:
@@ -183,11 +182,6 @@ class SseRoute:
             return sse.parse_last_event_id(value)
         except GatewayError as exc:
             raise InvalidLastEventId(exc.message) from exc
-
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # -- handlers ---------------------------------------------------------------------
 
