@@ -48,7 +48,8 @@ MAX_VERTICES = 200
 # Ids appear in URLs and logs.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 MAX_NAME_CHARS = 200
-# Below this a polygon is a line or a point, not an area.
+# Thinner than this, or smaller than this, a polygon is a line or a point, not an area.
+MIN_WIDTH_M = 0.1
 MIN_AREA_M2 = 1.0
 
 
@@ -150,12 +151,14 @@ def _validate_polygon(fence: Fence, polygon: Polygon) -> None:
     n = len(ring)
     for i in range(n):
         if on_segment(ring[i], ring[(i + 1) % n], ring[(i + 1) % n]):
-            which = "repeats the first vertex (leave the ring open)" if i == n - 1 \
-                else f"repeats polygon[{i}]"
-            raise _fail(fence, f"polygon[{(i + 1) % n}] {which}")
-    area = abs(sum(ring[i][0] * ring[(i + 1) % n][1] - ring[(i + 1) % n][0] * ring[i][1]
-                   for i in range(n))) / 2
-    if area < MIN_AREA_M2:
+            hint = " (leave the ring open)" if i == n - 1 else ""
+            raise _fail(fence, f"polygon[{max(i, (i + 1) % n)}] repeats "
+                               f"polygon[{min(i, (i + 1) % n)}]{hint}")
+    # Every vertex close to the line through the first one and the one farthest from it.
+    (x0, y0) = ring[0]
+    fx, fy = max(((x - x0, y - y0) for x, y in ring), key=lambda v: math.hypot(*v))
+    if all(abs(fx * (y - y0) - fy * (x - x0)) <= MIN_WIDTH_M * math.hypot(fx, fy)
+           for x, y in ring):
         raise _fail(fence, "polygon is degenerate (its vertices are on one line)")
     edges = [(ring[i], ring[(i + 1) % n]) for i in range(n)]
     for i in range(n):
@@ -164,6 +167,8 @@ def _validate_polygon(fence: Fence, polygon: Polygon) -> None:
         c, d = edges[(i + 1) % n]
         if on_segment(d, a, b) or on_segment(a, c, d):
             raise _fail(fence, f"polygon folds back on itself at polygon[{(i + 1) % n}]")
+    for i in range(n):
+        a, b = edges[i]
         for j in range(i + 2, n):
             if i == 0 and j == n - 1:
                 continue
@@ -171,6 +176,10 @@ def _validate_polygon(fence: Fence, polygon: Polygon) -> None:
             if segment_crossings(a, b, c, d):
                 raise _fail(fence, f"polygon intersects itself: the edge from polygon[{i}] "
                                    f"meets the edge from polygon[{j}]")
+    area = abs(sum(ring[i][0] * ring[(i + 1) % n][1] - ring[(i + 1) % n][0] * ring[i][1]
+                   for i in range(n))) / 2
+    if area < MIN_AREA_M2:
+        raise _fail(fence, f"polygon encloses less than {MIN_AREA_M2:g} square metre")
 
 
 def _frame(polygon: Polygon) -> LocalFrame:
