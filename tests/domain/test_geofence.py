@@ -380,3 +380,14 @@ def test_a_straight_path_through_a_fence_from_outside_enters_then_leaves(
     geofences = GeofenceSet([fence])
     assert geofences.move("r", None, start, 0.0) == []
     assert [e.kind for e in geofences.move("r", start, end, 1.0)] == ["enter", "exit"]
+
+
+def test_a_jump_across_the_whole_city_still_sees_the_fences_on_the_way() -> None:
+    # Too long a move for the grid prefilter: every fence is checked instead.
+    fences = GeofenceSet([polygon("sq", *SQUARE), circle("c", p(25.2, 55.3), 300.0)])
+    start, end = p(24.9, 54.9), p(25.5, 55.7)
+    fences.move("r", None, start, 0.0)
+    # The diagonal crosses the square's west edge, then passes through the circle's centre.
+    assert kinds(fences.move("r", start, end, 1.0)) == [
+        ("sq", "enter"), ("sq", "exit"), ("c", "enter"), ("c", "exit")]
+    assert kinds(fences.move("r", end, p(25.5, 54.9), 2.0)) == []

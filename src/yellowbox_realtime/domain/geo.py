@@ -106,9 +106,14 @@ def point_in_polygon(p: Vec, ring: list[Vec]) -> bool:
     """
     inside = False
     n = len(ring)
+    tol = BOUNDARY_TOLERANCE_M
     for i in range(n):
         a, b = ring[i], ring[(i + 1) % n]
-        if on_segment(p, a, b):
+        # The distance is only worth computing for edges whose box (plus the tolerance)
+        # holds the point.
+        if (min(a[0], b[0]) - tol <= p[0] <= max(a[0], b[0]) + tol
+                and min(a[1], b[1]) - tol <= p[1] <= max(a[1], b[1]) + tol
+                and on_segment(p, a, b)):
             return True
         if (a[1] > p[1]) != (b[1] > p[1]):
             x = a[0] + (p[1] - a[1]) * (b[0] - a[0]) / (b[1] - a[1])
@@ -125,6 +130,11 @@ def segment_crossings(a: Vec, b: Vec, c: Vec, d: Vec,
     collinear overlap, none when they are apart by more than ``tolerance``. Touches count:
     callers treat boundaries as inside, so grazing a vertex is a visit.
     """
+    if (max(a[0], b[0]) + tolerance < min(c[0], d[0])
+            or max(c[0], d[0]) + tolerance < min(a[0], b[0])
+            or max(a[1], b[1]) + tolerance < min(c[1], d[1])
+            or max(c[1], d[1]) + tolerance < min(a[1], b[1])):
+        return []
     r = (b[0] - a[0], b[1] - a[1])
     s = (d[0] - c[0], d[1] - c[1])
     len_r, len_s = math.hypot(*r), math.hypot(*s)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..errors import NotFound, ValidationError
+from .boxgrid import Box, BoxGrid
 from .geo import (
     METRES_PER_DEGREE,
     LatLon,
@@ -196,8 +197,6 @@ def _ring(polygon: Polygon) -> list[Vec]:
 # What a shape reports for a path: whether its start is inside, then each change of
 # inside-ness as (parameter along the path in [0, 1], inside after it).
 Path = tuple[bool, list[tuple[float, bool]]]
-# south, west, north, east in degrees
-Box = tuple[float, float, float, float]
 
 
 @dataclass(slots=True)
@@ -313,6 +312,7 @@ class GeofenceSet:
     def __init__(self, fences: Iterable[Fence] = ()) -> None:
         self._fences: dict[str, _Compiled] = {}
         self._inside: dict[str, frozenset[str]] = {}
+        self._grid: BoxGrid[str] = BoxGrid()
         self._added = 0
         for fence in fences:
             self.add(fence)
@@ -321,22 +321,28 @@ class GeofenceSet:
         if fence.id in self._fences:
             raise ValidationError(f"fence {fence.id!r} already exists")
         self._added += 1
-        self._fences[fence.id] = _compile(fence, self._added)
+        self._file(_compile(fence, self._added))
 
     def replace(self, fence: Fence) -> None:
         old = self._fences.get(fence.id)
         if old is None:
             raise NotFound(f"no fence {fence.id!r}")
-        self._fences[fence.id] = _compile(fence, old.order)
+        self._grid.remove(fence.id, old.box)
+        self._file(_compile(fence, old.order))
 
     def remove(self, fence_id: str) -> Fence:
         compiled = self._fences.pop(fence_id, None)
         if compiled is None:
             raise NotFound(f"no fence {fence_id!r}")
+        self._grid.remove(fence_id, compiled.box)
         for rider_id, inside in list(self._inside.items()):
             if fence_id in inside:
                 self._remember(rider_id, inside - {fence_id})
         return compiled.fence
+
+    def _file(self, compiled: _Compiled) -> None:
+        self._fences[compiled.fence.id] = compiled
+        self._grid.add(compiled.fence.id, compiled.box)
 
     def get(self, fence_id: str) -> Fence:
         compiled = self._fences.get(fence_id)
@@ -377,8 +383,10 @@ class GeofenceSet:
         west, east = sorted((start.longitude, current.longitude))
         found: list[tuple[float, int, int, GeofenceEvent]] = []
         now_inside = set()
-        for compiled in self._fences.values():
-            fence_id = compiled.fence.id
+        nearby = self._grid.query((south, west, north, east))
+        candidates = self._fences.keys() if nearby is None else nearby | was
+        for fence_id in candidates:
+            compiled = self._fences[fence_id]
             box = compiled.box
             near = not (north < box[0] or south > box[2] or east < box[1] or west > box[3])
             if not near and fence_id not in was:
