@@ -293,25 +293,27 @@ DUBAI = st.builds(LatLon, st.floats(24.9, 25.4), st.floats(54.9, 55.6))
 
 
 @st.composite
-def convex_around(draw: st.DrawFn, centre: LatLon) -> Fence:
-    """A convex polygon with ``centre`` strictly inside: vertices on a circle in the local
-    frame (straight lines there are straight in latitude/longitude), no gap of 180 degrees."""
+def star_around(draw: st.DrawFn, centre: LatLon, convex: bool = False) -> Fence:
+    """A polygon with ``centre`` strictly inside and seeing every vertex (star-shaped):
+    vertices at increasing angles in the local frame (straight lines there are straight in
+    latitude/longitude), no gap of 180 degrees. With one distance for all, it is convex."""
     n = draw(st.integers(3, 16))
     radius = draw(st.floats(20.0, 5000.0))
     step = 2 * math.pi / n
     turn = draw(st.floats(0.0, step))
     jitter = [draw(st.floats(-0.2 * step, 0.2 * step)) for _ in range(n)]
+    reach = [1.0 if convex else draw(st.floats(0.3, 1.0)) for _ in range(n)]
     frame = LocalFrame(centre)
-    vertices = tuple(frame.to_latlon((radius * math.cos(a), radius * math.sin(a)))
-                     for a in (turn + i * step + jitter[i] for i in range(n)))
-    return Fence("convex", "Convex", "zone", Polygon(vertices))
+    vertices = tuple(frame.to_latlon((radius * r * math.cos(a), radius * r * math.sin(a)))
+                     for a, r in ((turn + i * step + jitter[i], reach[i]) for i in range(n)))
+    return Fence("star", "Star", "zone", Polygon(vertices))
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.data(), DUBAI, st.floats(0.0, 0.99))
 def test_a_point_strictly_inside_a_convex_polygon_built_around_it_is_inside(
         data: st.DataObject, centre: LatLon, towards: float) -> None:
-    fence = data.draw(convex_around(centre))
+    fence = data.draw(star_around(centre, convex=True))
     assert contains(fence, centre)
     # Anywhere on the way from the centre to a vertex, short of it, is inside too.
     assert isinstance(fence.shape, Polygon)
@@ -329,8 +331,8 @@ def some_fences(draw: st.DrawFn) -> list[Fence]:
         if draw(st.booleans()):
             fences.append(circle(f"c{n}", centre, draw(st.floats(10.0, 3000.0))))
         else:
-            convex = draw(convex_around(centre))
-            fences.append(Fence(f"p{n}", "P", "zone", convex.shape))
+            star = draw(star_around(centre))
+            fences.append(Fence(f"p{n}", "P", "zone", star.shape))
     return fences
 
 
@@ -369,11 +371,12 @@ def test_a_straight_path_through_a_fence_from_outside_enters_then_leaves(
         radius = data.draw(st.floats(10.0, 5000.0))
         fence = circle("c", centre, radius)
     else:
-        fence = data.draw(convex_around(centre))
+        fence = data.draw(star_around(centre))
         assert isinstance(fence.shape, Polygon)
         frame = LocalFrame(centre)
         radius = max(math.hypot(*frame.to_xy(v)) for v in fence.shape.vertices)
-    # From beyond the fence on one side, through its centre, to beyond it on the other.
+    # From beyond the fence on one side, through its centre, to beyond it on the other: the
+    # centre sees all of a star-shaped polygon, so the path crosses its boundary only twice.
     frame = LocalFrame(centre)
     out = (reach * radius * math.cos(heading), reach * radius * math.sin(heading))
     start, end = frame.to_latlon(out), frame.to_latlon((-out[0], -out[1]))
