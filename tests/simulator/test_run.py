@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from tests.conftest import DEV_SECRET
 from tests.simulator.conftest import TIMEOUT, Watcher
 from yellowbox_realtime.app import Gateway
+from yellowbox_realtime.client import Backoff
 from yellowbox_realtime.server.sockets import Socket
 from yellowbox_realtime.simulator.progress import Counters
 from yellowbox_realtime.simulator.riders import Rider, build_fleet
@@ -122,3 +124,23 @@ async def test_a_wrong_secret_is_reported_once_not_once_per_rider(
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert "token secret" in errors[0].getMessage()
+
+
+async def test_a_rider_the_gateway_disconnects_comes_back_and_is_counted(
+        gateway: Gateway, watcher: Watcher) -> None:
+    fleet = build_fleet(2, seed=6)
+    kicked = fleet[0].uid
+    simulation = Simulation(gateway.url, DEV_SECRET, fleet, rate=5.0,
+                            backoff=Backoff(initial=0.05, maximum=0.2, rng=random.Random(3)))
+
+    async def kick_then_see_it_again() -> None:
+        await watcher.until(lambda seen: seen[kicked] >= 2)
+        (socket,) = [s for s in gateway.main.sockets.values() if s.uid == kicked]
+        socket.disconnect()
+        before = watcher.seen[kicked]
+        await watcher.until(lambda seen: seen[kicked] >= before + 3)
+
+    counts = await ride(simulation, kick_then_see_it_again)
+
+    assert counts.reconnects == 1
+    assert counts.connected == 0
