@@ -21,6 +21,10 @@ FORBIDDEN = {
                "yellowbox_realtime.core", "yellowbox_realtime.domain",
                "yellowbox_realtime.auth", "yellowbox_realtime.api", "yellowbox_realtime.app",
                "yellowbox_realtime.events", "yellowbox_realtime.cli"},
+    # The simulator is a client application: the client, dev tokens, nothing of the server.
+    "simulator": {"httptools", "starlette", "yellowbox_realtime.server",
+                  "yellowbox_realtime.core", "yellowbox_realtime.api", "yellowbox_realtime.app",
+                  "yellowbox_realtime.events", "yellowbox_realtime.cli"},
 }
 # Only the composition root and the command line read the environment or files.
 ENV_READERS = {"app.py", "cli.py"}

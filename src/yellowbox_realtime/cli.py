@@ -16,10 +16,14 @@ from typing import Any
 from .api.keys import hash_key, mint_key
 from .app import Gateway, load_dev_secret, state_dir, use_uvloop
 from .auth.dev import mint_dev_token
-from .config import API_SCOPES, ApiConfig, Config
+from .config import API_SCOPES, ApiConfig, Config, RidersConfig
 from .errors import ConfigError
 
 log = logging.getLogger("yellowbox_realtime")
+
+DEFAULT_URL = "http://127.0.0.1:3001"
+# The simulator stays within what a gateway with default settings accepts.
+MAX_SIMULATED_RATE = RidersConfig().location_rate_per_s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +52,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="a channel, or a prefix ending in ':', the key may use; "
                               "repeat for more (default: every channel)")
 
+    simulate = commands.add_parser(
+        "simulate", help="ride simulated riders around Dubai against a gateway")
+    simulate.add_argument("--url", default=DEFAULT_URL,
+                          help=f"the gateway (default {DEFAULT_URL})")
+    simulate.add_argument("--riders", type=_positive_int, default=20,
+                          help="how many riders (default 20)")
+    simulate.add_argument("--rate", type=_location_rate, default=1.0,
+                          help="positions per second per rider (default 1, at most "
+                               f"{MAX_SIMULATED_RATE:g}: the gateway's default limit)")
+    simulate.add_argument("--seed", type=int, default=1,
+                          help="routes and behaviours come from this (default 1)")
+    simulate.add_argument("--duration", type=float,
+                          help="stop after this many seconds (default: Ctrl-C)")
+    simulate.add_argument("--token-secret",
+                          help="the gateway's dev secret (default: the one `serve` uses)")
+    simulate.add_argument("--quiet", action="store_true", help="no progress line")
+    simulate.add_argument("--config", type=Path, help="TOML configuration file")
+
     args = parser.parse_args(argv)
     if args.command == "api-key":
         return _api_key(args)
@@ -58,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "token":
         return _token(config, args)
+    if args.command == "simulate":
+        return _simulate(config, args)
     return _serve(config)
 
 
@@ -88,6 +112,32 @@ def _token(config: Config, args: argparse.Namespace) -> int:
     print(mint_dev_token(_dev_secret(config), args.uid, args.role, ttl_s=args.ttl,
                          role_claim=config.auth.role_claim))
     return 0
+
+
+def _simulate(config: Config, args: argparse.Namespace) -> int:
+    from .simulator.cli import simulate
+
+    if config.auth.provider != "dev":
+        print(f"the server uses the {config.auth.provider} provider; the simulator's dev "
+              "tokens would be refused", file=sys.stderr)
+        return 2
+    secret = args.token_secret or _dev_secret(config)
+    return simulate(args, secret, config.auth.role_claim)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
+    return value
+
+
+def _location_rate(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= MAX_SIMULATED_RATE:
+        raise argparse.ArgumentTypeError(
+            f"must be above 0 and at most {MAX_SIMULATED_RATE:g}: {text}")
+    return value
 
 
 def _api_key(args: argparse.Namespace) -> int:
