@@ -11,7 +11,7 @@ import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-EARTH_RADIUS_M = 6_371_000.0
+from ..domain.geo import EARTH_RADIUS_M, LatLon, LocalFrame, haversine_m, point_in_polygon
 
 Point = tuple[float, float]  # (latitude, longitude)
 
@@ -40,19 +40,11 @@ class Area:
     vertices: tuple[Point, ...]
 
     def contains(self, point: Point) -> bool:
-        # Even-odd ray casting in the lat/lon plane: at district scale the distortion is
-        # far below a GPS fix's error.
-        lat, lon = point
-        inside = False
-        count = len(self.vertices)
-        for i in range(count):
-            lat_a, lon_a = self.vertices[i]
-            lat_b, lon_b = self.vertices[(i + 1) % count]
-            if (lat_a > lat) != (lat_b > lat):
-                crossing = lon_a + (lat - lat_a) * (lon_b - lon_a) / (lat_b - lat_a)
-                if lon < crossing:
-                    inside = not inside
-        return inside
+        # The geofences' test, in metres around the first vertex: at district scale the
+        # frame's distortion is far below a GPS fix's error.
+        frame = LocalFrame(LatLon(*self.vertices[0]))
+        ring = [frame.to_xy(LatLon(*vertex)) for vertex in self.vertices]
+        return point_in_polygon(frame.to_xy(LatLon(*point)), ring)
 
 
 AREAS: tuple[Area, ...] = (
@@ -77,10 +69,7 @@ def area_at(point: Point, areas: tuple[Area, ...] = AREAS) -> str | None:
 
 def distance_m(a: Point, b: Point) -> float:
     """Great-circle (haversine) distance in metres."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    h = (math.sin((lat2 - lat1) / 2) ** 2
-         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2)
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
+    return haversine_m(LatLon(*a), LatLon(*b))
 
 
 def bearing_deg(a: Point, b: Point) -> float:
