@@ -85,7 +85,7 @@ class YellowBoxEvents:
         bucket.take(now, "location updates")
         update = validate_location(payload, who.uid, now, self.limits)
         self.namespace.to(RIDER_LOCATIONS).emit(LOCATION_EVENT, update)
-        self.fleet.update(update, now)
+        self.fleet.update(update, now, now)
         self.namespace.to(FLEET).emit(FLEET_EVENT, {"type": "change", "rider": update})
         return {"ok": True, "timestamp": update["timestamp"]}
 

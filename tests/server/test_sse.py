@@ -362,7 +362,7 @@ async def test_a_gap_in_the_history_is_reported_then_a_fresh_snapshot_follows(
             assert snapshot.event == "fleet_update"
             assert data == {"type": "snapshot", "riders": [
                 {"riderId": "rider-1", "latitude": 25.2, "longitude": 55.2,
-                 "timestamp": data["riders"][0]["timestamp"]}]}
+                 "timestamp": data["riders"][0]["timestamp"], "status": "online"}]}
 
 
 async def test_an_id_from_another_epoch_resets_the_stream(
