@@ -143,6 +143,59 @@ class RidersConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FleetConfig:
+    """What the gateway concludes from riders' positions: status, refused jumps, speeding,
+    geofences, and how often dashboards get the fleet in one batch."""
+
+    # No fix for this long: stale; for this long: offline (even if still connected).
+    stale_after_s: float = 30.0
+    offline_after_s: float = 120.0
+    # The rider's last connection closed this long ago (and it did not come back): offline.
+    disconnect_grace_s: float = 15.0
+    # A fix implying a faster move than this since the last one is refused as impossible,
+    # after allowing both fixes' accuracy plus jump_allowance_m of GPS noise.
+    max_jump_speed_mps: float = 70.0
+    jump_allowance_m: float = 50.0
+    # Moving faster than this raises a speeding alert (27.8 m/s is 100 km/h).
+    speeding_mps: float = 27.8
+    # The conflated fleet stream: one batch of every rider that moved, this often.
+    conflate_interval_s: float = 1.0
+    max_riders: int = 100_000
+    # A JSON file of geofences ([{id, name, kind, circle | polygon}, ...]) loaded at start
+    # and rewritten when the HTTP API changes them; empty: geofences live in memory only.
+    geofences_file: str = ""
+
+    def __post_init__(self) -> None:
+        _positive(self, "fleet", "stale_after_s", "offline_after_s", "disconnect_grace_s",
+                  "max_jump_speed_mps", "speeding_mps", "conflate_interval_s", "max_riders")
+        if self.jump_allowance_m < 0:
+            raise ConfigError("fleet.jump_allowance_m: must be 0 or more")
+        if self.offline_after_s <= self.stale_after_s:
+            raise ConfigError("fleet.offline_after_s: must be longer than stale_after_s")
+
+
+@dataclass(frozen=True, slots=True)
+class OperationsConfig:
+    """Alerts, the back office's counts and the dashboard's metrics."""
+
+    # Alerts go to the alerts channel and to these roles' rooms.
+    alert_roles: tuple[str, ...] = ("admin", "operations")
+    max_alerts: int = 10_000
+    # dashboard_update at most this often, and only when a metric changed.
+    dashboard_interval_s: float = 0.5
+    # Revenue counts the current day in this UTC offset (Dubai: +4, no daylight saving).
+    utc_offset_h: float = 4.0
+    max_expenses: int = 100_000
+    max_orders: int = 100_000
+
+    def __post_init__(self) -> None:
+        _positive(self, "operations", "max_alerts", "dashboard_interval_s", "max_expenses",
+                  "max_orders")
+        if not -12 <= self.utc_offset_h <= 14:
+            raise ConfigError("operations.utc_offset_h: must be between -12 and 14")
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryConfig:
     """What channels keep for clients that reconnect (SSE ``Last-Event-ID``, Socket.IO
     connection-state recovery). A client that missed more than was kept is told so."""
@@ -189,6 +242,8 @@ class Config:
     riders: RidersConfig = field(default_factory=RidersConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+    operations: OperationsConfig = field(default_factory=OperationsConfig)
     api: ApiConfig = field(default_factory=lambda: ApiConfig())
     sse: SseConfig = field(default_factory=lambda: SseConfig())
 
@@ -304,7 +359,7 @@ def _positive(obj: object, section: str, *names: str) -> None:
             raise ConfigError(f"{section}.{name}: must be positive, got {value!r}")
 
 
-API_SCOPES = ("publish", "history")
+API_SCOPES = ("publish", "history", "read", "geofences", "alerts")
 _KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -320,7 +375,8 @@ class ApiConfig:
 
     # Key name -> hex SHA-256 of the key.
     keys: Mapping[str, str] = field(default_factory=dict)
-    # Key name -> its scopes: "publish" and/or "history". Every key needs an entry.
+    # Key name -> its scopes: "publish", "history", "read" (fleet and dashboard),
+    # "geofences" (manage them), "alerts" (list and acknowledge). Every key needs an entry.
     scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Key name -> channels it may use: exact names or prefixes ending in ":" ("user:");
     # a key without an entry may use every channel.

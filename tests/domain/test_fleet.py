@@ -256,14 +256,6 @@ def test_counts_always_have_the_three_keys() -> None:
     assert FleetState().counts() == {"online": 0, "stale": 0, "offline": 0}
 
 
-def test_riders_seen_within_a_window() -> None:
-    fleet = FleetState()
-    for n, heard in enumerate([0, 50, 100, 200]):
-        fleet.update(fix(f"r{n}"), T0 + heard, T0 + heard)
-    assert fleet.seen_within(100, now=T0 + 200) == 2
-    assert fleet.seen_within(1000, now=T0 + 200) == 4
-
-
 def test_a_sweep_visits_only_the_riders_whose_deadline_came() -> None:
     fleet = FleetState(LIMITS)
     for n in range(1000):

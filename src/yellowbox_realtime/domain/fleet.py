@@ -35,18 +35,13 @@ from typing import Any, Literal
 from ..errors import ValidationError
 from .geo import LatLon, haversine_m
 
-__all__ = ["RECENT_S", "RIDER_STATUSES", "FleetLimits", "FleetState", "RiderStatus",
+__all__ = ["RIDER_STATUSES", "FleetLimits", "FleetState", "RiderStatus",
            "StatusChange"]
 
 RiderStatus = Literal["online", "stale", "offline"]
 RIDER_STATUSES: tuple[RiderStatus, ...] = ("online", "stale", "offline")
 # What a RiderView carries from the accepted update besides riderId and status.
 _VIEW_FIELDS = ("latitude", "longitude", "speed", "heading", "accuracy", "timestamp")
-
-# "Seen recently" on the current dashboard metrics (app.py); goes once the issue-5 metrics
-# (counts by status) replace them.
-RECENT_S = 300.0
-
 
 @dataclass(frozen=True, slots=True)
 class FleetLimits:
@@ -238,15 +233,6 @@ class FleetState:
             self._counts[rider.status] -= 1
             self._moved.pop(rider_id, None)
             # Its heap entry is skipped when it comes up: the rider is gone.
-
-    def seen_within(self, window_s: float, now: float) -> int:
-        """How many riders were heard from in the last ``window_s`` seconds."""
-        count = 0
-        for rider in reversed(self._riders.values()):
-            if now - rider.heard > window_s:
-                break
-            count += 1
-        return count
 
     def __len__(self) -> int:
         return len(self._riders)
