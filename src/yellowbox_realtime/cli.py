@@ -68,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulate.add_argument("--token-secret",
                           help="the gateway's dev secret (default: the one `serve` uses)")
     simulate.add_argument("--quiet", action="store_true", help="no progress line")
+    simulate.add_argument("--no-geofences", action="store_true",
+                          help="do not put the demo's geofences on the gateway")
     simulate.add_argument("--config", type=Path, help="TOML configuration file")
 
     args = parser.parse_args(argv)
