@@ -9,8 +9,8 @@
 
 Shutdown order: stop accepting connections, close SSE streams (told when to come back) and
 Engine.IO sessions (clients are told to go), cancel the background tasks still running for
-clients (handlers, connects), close the HTTP front, then the ASGI bridge and the
-authenticator.
+clients (handlers, connects), close the HTTP front, the outbox (deliveries in flight get
+``outbox.close_grace_s``), then the ASGI bridge and the authenticator.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .api.app import create_api
+from .api.outbox import OutboxApi
 from .api.publish import PublishApi
 from .auth import build_authenticator
 from .auth.base import Authenticator
@@ -38,6 +39,8 @@ from .core.recovery import RecoveryStore
 from .domain.fleet import RECENT_S
 from .errors import ConfigError
 from .events import FLEET, FLEET_EVENT, YellowBoxEvents
+from .outbox import Outbox
+from .outbox.tap import OutboxBroker
 from .server.asgi import ASGIApp, AsgiBridge
 from .server.background import Background
 from .server.deadlines import Deadlines
@@ -72,11 +75,19 @@ class Gateway:
                                                       self.config.policy.publish)
         self.hub = Hub()
         self.broker = broker or memory_broker(self.hub, self.config.history)
+        # Events for n8n: every publish passes through the outbox's tap (outbox/tap.py).
+        self.outbox = Outbox(self.config.outbox, outbox_path(self.config)) \
+            if self.config.outbox.active else None
+        if self.outbox is not None:
+            self.broker = OutboxBroker(self.broker, self.outbox)
         self.background = Background()
         self.namespaces: dict[str, Namespace] = {}
         self.main = self.of("/")
         self.publish_api = PublishApi(self.broker, self.config.api, self.config.server)
-        self.asgi_app: ASGIApp = asgi_app or create_api(self.stats, self.publish_api.routes())
+        self.asgi_app: ASGIApp = asgi_app or create_api(
+            self.stats, [*self.publish_api.routes(),
+                         *OutboxApi(self.outbox, self.publish_api.keys).routes()],
+            self.readiness)
         self.events: YellowBoxEvents | None = None
         if yellowbox_events:
             self.events = YellowBoxEvents(self.main, self.policy, self.config.riders)
@@ -131,6 +142,15 @@ class Gateway:
             "sockets": {name: len(ns.sockets) for name, ns in self.namespaces.items()},
         }
 
+    async def readiness(self) -> list[str]:
+        """Why the gateway cannot take traffic now (``/readyz``); empty when it can."""
+        reasons = []
+        if self.outbox is not None:
+            problem = await self.outbox.check()
+            if problem is not None:
+                reasons.append(problem)
+        return reasons
+
     def dashboard_metrics(self) -> dict[str, Any]:
         """The gateway's live state, as the ``dashboard`` SSE stream starts with it."""
         sessions = self._engine.sessions.values() if self._engine else ()
@@ -160,6 +180,8 @@ class Gateway:
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         loop = asyncio.get_running_loop()
         self._deadlines = Deadlines(loop)
+        if self.outbox is not None:
+            await self.outbox.start()
         history = self.config.history
         recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions) \
             if history.recovery_window_s > 0 else None
@@ -176,8 +198,9 @@ class Gateway:
         self._bridge.server = self.addresses[0]
         self._engine.start()
         self.sse.start(loop, self._deadlines)
-        if isinstance(self.broker, MemoryBroker):
-            self._expire_history(self.broker, self._deadlines)
+        broker = self.broker.inner if isinstance(self.broker, OutboxBroker) else self.broker
+        if isinstance(broker, MemoryBroker):
+            self._expire_history(broker, self._deadlines)
 
     def _expire_history(self, broker: MemoryBroker, deadlines: Deadlines) -> None:
         """Once a second, so quiet channels and old idempotency keys release memory too."""
@@ -194,6 +217,9 @@ class Gateway:
         await self.background.close()
         if self._front is not None:
             await self._front.close()
+        # After the front: no request can publish any more.
+        if self.outbox is not None:
+            await self.outbox.close()
         if self._bridge is not None:
             await self._bridge.close()
         if self._deadlines is not None:
@@ -225,6 +251,12 @@ def memory_broker(hub: Hub, config: HistoryConfig) -> MemoryBroker:
         for name in {*config.channel_max_entries, *config.channel_ttl_s}}
     return MemoryBroker(hub, HistoryLimits(config.max_entries, config.ttl_s), per_channel,
                         stamp_socketio=config.recovery_window_s > 0)
+
+
+def outbox_path(config: Config) -> Path:
+    """The outbox's SQLite file: ``outbox.path``, or ``outbox.sqlite3`` in the state
+    directory."""
+    return Path(config.outbox.path) if config.outbox.path else state_dir() / "outbox.sqlite3"
 
 
 def state_dir(env: dict[str, str] | os._Environ[str] = os.environ) -> Path:
