@@ -31,7 +31,7 @@ from .event import OutboxEvent, body
 from .retry import RetryPolicy
 from .rules import Rules
 from .store import DeadLetter, NewDelivery, OutboxStore
-from .worker import Worker
+from .worker import Settled, Worker
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class Outbox:
         self._offered: list[list[NewDelivery]] = []
         self._flushing: asyncio.Task[None] | None = None
         self.dropped = 0
+        self._listeners: list[Callable[[Settled], None]] = []
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -68,6 +69,7 @@ class Outbox:
                               self._client, concurrency=self.config.concurrency,
                               poll_interval_s=self.config.poll_interval_s, clock=self.clock,
                               random=self._random)
+        self._worker.listeners.extend(self._listeners)
         self._worker.start()
 
     async def close(self) -> None:
@@ -78,6 +80,13 @@ class Outbox:
         if self._client is not None:
             await self._client.aclose()
         await self.store.close()
+
+    def on_settled(self, listener: Callable[[Settled], None]) -> None:
+        """Call ``listener`` after each delivery attempt's result is stored (before or
+        after start); it must not block or raise."""
+        self._listeners.append(listener)
+        if self._worker is not None:
+            self._worker.listeners.append(listener)
 
     # -- events in --------------------------------------------------------------------
 

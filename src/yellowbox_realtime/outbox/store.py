@@ -112,6 +112,7 @@ class OutboxStore:
         self.last_error: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-store")
         self._db: sqlite3.Connection | None = None
+        self._closed = False
         # Rows in ``deliveries``, kept by the store thread so an insert need not count them.
         self._backlog = 0
 
@@ -122,6 +123,10 @@ class OutboxStore:
         await self._run(self._open, create)
 
     async def close(self) -> None:
+        """Close the file and stop the thread (again: nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             await self._run(self._close)
         finally:

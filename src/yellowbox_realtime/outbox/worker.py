@@ -32,6 +32,18 @@ from .store import Delivery, OutboxStore
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What became of one delivery attempt (for listeners: metrics, tests)."""
+
+    delivery_id: int
+    event_id: str
+    route: str
+    outcome: Outcome
+    status: int | None
+    attempts: int
+
+
 @dataclass(slots=True)
 class LastError:
     at: float
@@ -57,6 +69,8 @@ class Worker:
         self.last_error: LastError | None = None
         self.delivered = 0
         self.in_flight: set[asyncio.Task[None]] = set()
+        # Called after each attempt's result is stored; must not block or raise.
+        self.listeners: list[Callable[[Settled], None]] = []
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._stopping = False
@@ -142,17 +156,22 @@ class Worker:
             if outcome is Outcome.DONE:
                 await self.store.done(delivery.id)
                 self.delivered += 1
-                return
-            self._error(delivery.route, error)
-            if outcome is Outcome.RETRY:
+            elif outcome is Outcome.RETRY:
+                self._error(delivery.route, error)
                 await self.store.retry(delivery.id, attempts, self.clock() + delay_s, error)
             else:
+                self._error(delivery.route, error)
                 log.warning("outbox: event %s for route %s is a dead letter: %s",
                             delivery.event_id, delivery.route, error)
                 await self.store.dead(delivery.id, attempts, status, error, self.clock())
         except OutboxUnavailable as exc:
             # The row stays in flight; the next start sends it again.
             self._error(delivery.route, exc.message)
+            return
+        settled = Settled(delivery.id, delivery.event_id, delivery.route, outcome, status,
+                          attempts)
+        for listener in self.listeners:
+            listener(settled)
 
     def _error(self, route: str, message: str) -> None:
         self.last_error = LastError(self.clock(), route, message)
