@@ -119,7 +119,9 @@ class Receiver:
                 {"code": 404, "message": f'The requested webhook "POST {request.path}" is '
                                          "not registered."}, status=404)
         reply = self.replies.popleft() if self.replies else Reply()
-        if 200 <= reply.status < 300:
+        # A gateway killed while this request waited cannot read the answer: not counted.
+        alive = request.transport is not None and not request.transport.is_closing()
+        if 200 <= reply.status < 300 and alive:
             self.acknowledged.append(headers.get("idempotency-key", ""))
             await self._notify()
             return web.json_response({"message": "Workflow was started"},
