@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 
 from tests.conftest import MakeGateway, gateway_config
@@ -51,6 +52,14 @@ async def http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+async def assert_described(http: httpx.AsyncClient, schema: str, instance: Any) -> None:
+    """The response matches the schema the served OpenAPI document gives it (schemathesis
+    checks the error answers; a gateway with an outbox is needed for these)."""
+    document = (await http.get("/api/v1/openapi.json")).json()
+    jsonschema_rs.validate({"$ref": f"#/components/schemas/{schema}",
+                            "components": document["components"]}, instance)
+
+
 async def publish(http: httpx.AsyncClient, n: int) -> str:
     response = await http.post("/api/v1/channels/alerts/events",
                                json={"event": "rider_sos", "data": {"n": n}},
@@ -71,6 +80,7 @@ async def test_stats_show_the_backlog_and_its_age(http: httpx.AsyncClient,
     assert stats["oldestAgeS"] >= 0
     assert stats["routes"] == ["n8n"]
     assert stats["lastError"] is None
+    await assert_described(http, "OutboxStats", stats)
     receiver.gate.set()
     await receiver.wait_for(lambda r: len(r.acknowledged) == 1)
 
@@ -89,12 +99,14 @@ async def test_dead_letters_listed_and_replayed(
     listed = await http.get("/api/v1/outbox/dead-letters", headers=bearer(OPERATOR))
     letters = listed.json()["deadLetters"]
     assert {d["eventId"] for d in letters} == {first, second}
+    await assert_described(http, "DeadLetters", listed.json())
     assert {d["lastStatus"] for d in letters} == {404, 410}
     assert all(d["attempts"] == 1 and d["body"]["event"] == "rider_sos" for d in letters)
     target = next(d for d in letters if d["eventId"] == first)
     replay = await http.post(f"/api/v1/outbox/dead-letters/{target['id']}/replay",
                              headers=bearer(OPERATOR))
     assert replay.status_code == 202
+    await assert_described(http, "Replayed", replay.json())
     await receiver.wait_for(lambda r: r.acknowledged == [first])
     again = await http.post(f"/api/v1/outbox/dead-letters/{target['id']}/replay",
                             headers=bearer(OPERATOR))
