@@ -78,6 +78,17 @@ def test_field_conditions(condition: str, data: Any, holds: bool) -> None:
     assert Condition.parse(condition).holds(data) is holds
 
 
+def test_may_take_looks_at_names_and_channels_only() -> None:
+    r = rules(events={"all": ["sos"]}, channels={"all": ["alerts", "user:"]},
+              match={"all": ["level = high"]})
+    assert r.may_take("sos", ["alerts"])
+    assert r.may_take("sos", ["dashboard", "user:r-1"])
+    assert not r.may_take("sos", ["dashboard"])
+    assert not r.may_take("rider_location_update", ["alerts"])
+    # The data is looked at later: this event passes the first check and no route takes it.
+    assert taken_by(r, event("sos", "alerts", data={"level": "low"})) == {}
+
+
 def test_every_condition_must_hold() -> None:
     r = rules(events={"big": ["expense_status_change"]},
               match={"big": ["status = approved", "amount = 500"]})

@@ -78,12 +78,34 @@ async def test_a_retried_publish_with_its_idempotency_key_is_forwarded_once(
     body = {"event": "expense_status_change", "data": {"expenseId": "e-9"}}
     first = await http.post("/api/v1/channels/expense_updates/events", json=body,
                             headers=headers)
+    event_id = first.json()["id"]
+    await receiver.wait_for(lambda r: r.acknowledged == [event_id])
+    # The client did not see the 202 and retries, after the delivery was made.
     again = await http.post("/api/v1/channels/expense_updates/events", json=body,
                             headers=headers)
-    assert first.json()["id"] == again.json()["id"]
+    assert again.json()["id"] == event_id
     marker = await publish(http, "channels/expense_updates", {"marker": True})
     await receiver.wait_for(lambda r: marker.json()["id"] in r.acknowledged)
-    assert sorted(receiver.acknowledged) == sorted([first.json()["id"], marker.json()["id"]])
+    assert receiver.acknowledged == [event_id, marker.json()["id"]]
+
+
+async def test_a_publish_refused_by_the_outbox_is_accepted_when_retried(
+        http: httpx.AsyncClient, receiver: Receiver, tmp_path: Path) -> None:
+    headers = {**bearer(), "Idempotency-Key": "sos-1"}
+    body = {"event": "rider_sos", "data": {"riderId": "rider-3"}}
+    other = sqlite3.connect(tmp_path / "outbox.sqlite3", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        refused = await http.post("/api/v1/channels/alerts/events", json=body,
+                                  headers=headers)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert refused.status_code == 503
+    retried = await http.post("/api/v1/channels/alerts/events", json=body, headers=headers)
+    assert retried.status_code == 202
+    await receiver.wait_for(lambda r: r.acknowledged == [retried.json()["id"]])
+    assert receiver.requests[0].json["data"] == {"riderId": "rider-3"}
 
 
 async def test_a_locked_store_is_a_503_and_not_ready_until_released(

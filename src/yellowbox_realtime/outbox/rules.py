@@ -63,6 +63,16 @@ class Route:
     channels: tuple[str, ...] | None = None
     conditions: tuple[Condition, ...] = ()
 
+    def takes_name_and_channels(self, event: str, channels: Sequence[str]) -> bool:
+        if self.events is not None and event not in self.events:
+            return False
+        return self.channels is None or any(self._on(channel) for channel in channels)
+
+    def _on(self, channel: str) -> bool:
+        assert self.channels is not None
+        return any(channel == p or (p.endswith(":") and channel.startswith(p))
+                   for p in self.channels)
+
     def channel_for(self, event: OutboxEvent) -> str | None:
         """The channel the route takes the event on (its first matching one), or None."""
         if self.events is not None and event.event not in self.events:
@@ -71,11 +81,7 @@ class Route:
             return None
         if self.channels is None:
             return event.channels[0] if event.channels else ""
-        for channel in event.channels:
-            if any(channel == p or (p.endswith(":") and channel.startswith(p))
-                   for p in self.channels):
-                return channel
-        return None
+        return next((channel for channel in event.channels if self._on(channel)), None)
 
 
 class Rules:
@@ -97,6 +103,12 @@ class Rules:
                 tuple(channels) if channels is not None else None,
                 tuple(Condition.parse(text) for text in config.match.get(name, ()))))
         return cls(routes)
+
+    def may_take(self, event: str, channels: Sequence[str]) -> bool:
+        """Whether some route could take an event of this name on these channels (its data
+        not looked at): a cheap first check, so events no route wants cost next to nothing."""
+        return any(route.takes_name_and_channels(event, channels)
+                   for route in self.routes.values())
 
     def match(self, event: OutboxEvent) -> list[tuple[Route, str]]:
         """Every route that takes the event, with the channel it takes it on."""

@@ -128,7 +128,7 @@ class OutboxStore:
             return
         self._closed = True
         try:
-            await self._run(self._close)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
         finally:
             self._executor.shutdown(wait=True)
 
@@ -186,6 +186,8 @@ class OutboxStore:
     # -- on the store thread ----------------------------------------------------------
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise OutboxUnavailable(f"outbox store {self.path}: closed")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor,
                                           functools.partial(self._guarded, fn, *args))
