@@ -17,7 +17,7 @@ from .api.keys import hash_key, mint_key
 from .app import Gateway, load_dev_secret, outbox_path, state_dir, use_uvloop
 from .auth.dev import mint_dev_token
 from .config import API_SCOPES, ApiConfig, Config, RidersConfig
-from .errors import ConfigError
+from .errors import ConfigError, GatewayError
 
 log = logging.getLogger("yellowbox_realtime")
 
@@ -193,7 +193,11 @@ def _serve(config: Config) -> int:
     gateway = Gateway(config, dev_secret=secret)
 
     log.info("event loop: %s", loop_name)
-    asyncio.run(gateway.serve_forever())
+    try:
+        asyncio.run(gateway.serve_forever())
+    except GatewayError as exc:  # e.g. the outbox's file cannot be opened
+        print(f"yellowbox-realtime: {exc.message}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,20 @@ def test_a_missing_file_is_reported_and_not_created(
     assert code == 1
     assert "no such file" in err
     assert not path.exists()
+
+
+def test_serve_stops_with_a_clear_error_when_the_outbox_file_cannot_be_opened(
+        tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        '[server]\nport = 0\n[auth]\ndev_secret = "tests-only-dev-secret-0123456789abcdef"\n'
+        f'[outbox]\npath = {json.dumps(str(tmp_path))}\n'  # a directory, not a file
+        '[outbox.urls]\nn8n = "http://127.0.0.1:9/webhook"\n'
+        '[outbox.secrets]\nn8n = "s"\n')
+    # In a process of its own: serve installs uvloop's policy and configures logging.
+    result = subprocess.run([sys.executable, "-m", "yellowbox_realtime.cli", "serve",
+                             "--config", str(config)], capture_output=True, text=True,
+                            timeout=30, check=False)
+    assert result.returncode == 1
+    assert f"outbox store {tmp_path}: unable to open database file" in result.stderr
+    assert "Traceback" not in result.stderr

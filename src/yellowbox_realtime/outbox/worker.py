@@ -115,6 +115,10 @@ class Worker:
                         wait = min(wait, max(0.0, due - self.clock()))
             except OutboxUnavailable as exc:
                 self._error("", exc.message)
+            except Exception as exc:
+                # The dispatcher must outlive any one failure, or nothing is sent again.
+                log.exception("outbox: dispatching failed")
+                self._error("", f"dispatching failed: {exc!r}")
             if free <= 0 or wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait if free > 0 else None)
