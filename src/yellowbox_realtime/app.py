@@ -9,8 +9,8 @@
 
 Shutdown order: stop accepting connections, close SSE streams (told when to come back) and
 Engine.IO sessions (clients are told to go), cancel the background tasks still running for
-clients (handlers, connects), close the HTTP front, then the ASGI bridge and the
-authenticator.
+clients (handlers, connects), close the HTTP front, the outbox (deliveries in flight get
+``outbox.close_grace_s``), then the ASGI bridge and the authenticator.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 
 from .api.app import create_api
 from .api.operations import OperationsApi
+from .api.outbox import OutboxApi
 from .api.publish import PublishApi
 from .auth import build_authenticator
 from .auth.base import Authenticator
@@ -41,6 +42,8 @@ from .domain.geofence_config import fences_from_data
 from .errors import ConfigError, GatewayError
 from .events import YellowBoxEvents
 from .operations import ALERTS, DASHBOARD, EXPENSE_UPDATES, FLEET, GEOFENCES, Operations
+from .outbox import Outbox
+from .outbox.tap import OutboxBroker
 from .server.asgi import ASGIApp, AsgiBridge
 from .server.background import Background
 from .server.deadlines import Deadlines
@@ -75,6 +78,11 @@ class Gateway:
                                                       self.config.policy.publish)
         self.hub = Hub()
         self.broker = broker or memory_broker(self.hub, self.config.history)
+        # Events for n8n: every publish passes through the outbox's tap (outbox/tap.py).
+        self.outbox = Outbox(self.config.outbox, outbox_path(self.config)) \
+            if self.config.outbox.active else None
+        if self.outbox is not None:
+            self.broker = OutboxBroker(self.broker, self.outbox)
         self.background = Background()
         self.namespaces: dict[str, Namespace] = {}
         self.main = self.of("/")
@@ -90,7 +98,8 @@ class Gateway:
         self._routes.append((SSE_PATH, self.sse))
         self.events: YellowBoxEvents | None = None
         self.operations: Operations | None = None
-        routes = self.publish_api.routes()
+        routes = [*self.publish_api.routes(),
+                  *OutboxApi(self.outbox, self.publish_api.keys).routes()]
         if yellowbox_events:
             self.operations = self._operations()
             self.events = YellowBoxEvents(self.main, self.policy, self.config.riders,
@@ -98,7 +107,7 @@ class Gateway:
             self.events.install()
             routes += OperationsApi(self.operations, self.publish_api.keys, self.authenticator,
                                     self.policy, self.publish_api.max_payload).routes()
-        self.asgi_app: ASGIApp = asgi_app or create_api(self.stats, routes)
+        self.asgi_app: ASGIApp = asgi_app or create_api(self.stats, routes, self.readiness)
         self.add_sse_snapshot(DASHBOARD, "dashboard_metrics",
                               lambda _who: self.dashboard_metrics())
         if self.operations is not None:
@@ -159,6 +168,15 @@ class Gateway:
             "sockets": {name: len(ns.sockets) for name, ns in self.namespaces.items()},
         }
 
+    async def readiness(self) -> list[str]:
+        """Why the gateway cannot take traffic now (``/readyz``); empty when it can."""
+        reasons = []
+        if self.outbox is not None:
+            problem = await self.outbox.check()
+            if problem is not None:
+                reasons.append(problem)
+        return reasons
+
     def connections(self) -> dict[str, int]:
         """Open client connections by transport."""
         sessions = self._engine.sessions.values() if self._engine else ()
@@ -187,6 +205,8 @@ class Gateway:
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         loop = asyncio.get_running_loop()
         self._deadlines = Deadlines(loop)
+        if self.outbox is not None:
+            await self.outbox.start()
         history = self.config.history
         recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions) \
             if history.recovery_window_s > 0 else None
@@ -205,8 +225,9 @@ class Gateway:
         self.sse.start(loop, self._deadlines)
         if self.operations is not None:
             self.operations.start(self._deadlines)
-        if isinstance(self.broker, MemoryBroker):
-            self._expire_history(self.broker, self._deadlines)
+        broker = self.broker.inner if isinstance(self.broker, OutboxBroker) else self.broker
+        if isinstance(broker, MemoryBroker):
+            self._expire_history(broker, self._deadlines)
 
     def _expire_history(self, broker: MemoryBroker, deadlines: Deadlines) -> None:
         """Once a second, so quiet channels and old idempotency keys release memory too."""
@@ -223,6 +244,9 @@ class Gateway:
         await self.background.close()
         if self._front is not None:
             await self._front.close()
+        # After the front: no request can publish any more.
+        if self.outbox is not None:
+            await self.outbox.close()
         if self._bridge is not None:
             await self._bridge.close()
         if self._deadlines is not None:
@@ -264,6 +288,12 @@ def save_json(path: Path, data: Any) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(temporary, path)
+
+
+def outbox_path(config: Config) -> Path:
+    """The outbox's SQLite file: ``outbox.path``, or ``outbox.sqlite3`` in the state
+    directory."""
+    return Path(config.outbox.path) if config.outbox.path else state_dir() / "outbox.sqlite3"
 
 
 def state_dir(env: dict[str, str] | os._Environ[str] = os.environ) -> Path:

@@ -246,6 +246,7 @@ class Config:
     operations: OperationsConfig = field(default_factory=OperationsConfig)
     api: ApiConfig = field(default_factory=lambda: ApiConfig())
     sse: SseConfig = field(default_factory=lambda: SseConfig())
+    outbox: OutboxConfig = field(default_factory=lambda: OutboxConfig())
 
     @classmethod
     def from_sources(
@@ -359,7 +360,7 @@ def _positive(obj: object, section: str, *names: str) -> None:
             raise ConfigError(f"{section}.{name}: must be positive, got {value!r}")
 
 
-API_SCOPES = ("publish", "history", "read", "geofences", "alerts")
+API_SCOPES = ("publish", "history", "read", "geofences", "alerts", "outbox")
 _KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -433,3 +434,90 @@ class SseConfig:
     def __post_init__(self) -> None:
         _positive(self, "sse", "heartbeat_s", "retry_ms", "shutdown_retry_ms", "ticket_ttl_s",
                   "max_tickets", "max_channels")
+
+
+# One condition of an outbox route on the event's data: a dotted path, "=", a value (JSON, or a
+# bare word taken as a string). The outbox's rules parse conditions with this same pattern.
+OUTBOX_CONDITION = re.compile(
+    r"\s*(?P<path>[A-Za-z_$][\w$-]*(?:\.[\w$-]+)*)\s*=\s*(?P<value>\S(?:.*\S)?)\s*")
+_ROUTE_NAME = _KEY_NAME
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxConfig:
+    """The durable outbox: which published events are forwarded to which webhook (n8n), and
+    how deliveries are retried.
+
+    Routes are named; ``urls`` defines them and the other tables refer to them by name, the
+    way ``[api]`` describes keys (the TOML loader expresses tables of values, not arrays of
+    tables). A route takes an event when every condition it has holds: the event name is in
+    ``events``; one of the event's channels is in ``channels`` (exact, or a prefix ending in
+    ":") or is ``role:<r>`` for a role in ``roles``; every ``match`` condition on its data
+    holds. A route without conditions takes every event. The outbox is off when
+    ``enabled`` is false or no route is configured.
+    """
+
+    enabled: bool = True
+    # The SQLite file; empty: ``outbox.sqlite3`` in the state directory.
+    path: str = ""
+    concurrency: int = 4
+    timeout_s: float = 10.0
+    # The retry budget: whichever runs out first sends the delivery to the dead letters.
+    max_attempts: int = 12
+    max_age_s: float = 24 * 3600.0
+    # Full jitter: a retry waits a random time up to min(backoff_cap_s, backoff_base_s * 2^n).
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 300.0
+    # A Retry-After header is honoured up to this long.
+    retry_after_cap_s: float = 600.0
+    # Deliveries waiting (rows); publishing past it answers 503.
+    max_backlog: int = 100_000
+    # How often the queue is read when nothing is due sooner (it also sees replays and
+    # rows added by another process this soon).
+    poll_interval_s: float = 1.0
+    # How long a write waits for another connection's lock before it fails.
+    busy_timeout_ms: int = 2000
+    # At shutdown, deliveries in flight get this long to finish (the rest are sent again
+    # after the restart).
+    close_grace_s: float = 5.0
+    # Route name -> webhook URL (http or https).
+    urls: Mapping[str, str] = field(default_factory=dict)
+    # Route name -> HMAC-SHA256 secret signing its deliveries; every route needs one.
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    # Route name -> event names; channels (or prefixes ending in ":"); roles; data conditions
+    # ("status = approved", "rider.zone = marina"). No entry: no condition of that kind.
+    events: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    channels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    match: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and bool(self.urls)
+
+    def __post_init__(self) -> None:
+        _positive(self, "outbox", "concurrency", "timeout_s", "max_attempts", "max_age_s",
+                  "backoff_base_s", "backoff_cap_s", "retry_after_cap_s", "max_backlog",
+                  "poll_interval_s", "busy_timeout_ms", "close_grace_s")
+        if self.backoff_cap_s < self.backoff_base_s:
+            raise ConfigError("outbox.backoff_cap_s: must be at least backoff_base_s")
+        for name, url in self.urls.items():
+            if not _ROUTE_NAME.fullmatch(name):
+                raise ConfigError(f"outbox.urls.{name}: route names are 1-64 characters of "
+                                  "A-Z a-z 0-9 _ . -")
+            if not re.fullmatch(r"https?://[^\s/?#]+(?:[/?#]\S*)?", url):
+                raise ConfigError(f"outbox.urls.{name}: expected an http(s) URL, got {url!r}")
+            if not self.secrets.get(name):
+                raise ConfigError(f"outbox.secrets.{name}: every route needs a signing secret")
+        for table in ("secrets", "events", "channels", "roles", "match"):
+            for name, value in getattr(self, table).items():
+                if name not in self.urls:
+                    raise ConfigError(f"outbox.{table}.{name}: no such route in outbox.urls")
+                if table != "secrets" and (not value or not all(value)):
+                    raise ConfigError(f"outbox.{table}.{name}: expected a list of non-empty "
+                                      "values (leave the route out to drop the condition)")
+        for name, conditions in self.match.items():
+            for condition in conditions:
+                if not OUTBOX_CONDITION.fullmatch(condition):
+                    raise ConfigError(f"outbox.match.{name}: expected 'field = value' "
+                                      f"(dotted paths allowed), got {condition!r}")

@@ -91,12 +91,17 @@ Connections = Callable[[], Mapping[str, int]]
 SaveFences = Callable[[list[dict[str, Any]]], None]
 
 
+# A tap's handler gets the event's data and its stream id (``epoch:offset``), which every
+# node of a cluster sees the same, so reactions named after it are named alike everywhere.
+Handler = Callable[[Any, str], None]
+
+
 class _Tap:
     """One channel's subscription: the events it accepts, each with its handler."""
 
     __slots__ = ("channel", "handlers")
 
-    def __init__(self, channel: str, handlers: Mapping[str, Callable[[Any], None]]) -> None:
+    def __init__(self, channel: str, handlers: Mapping[str, Handler]) -> None:
         self.channel = channel
         self.handlers = handlers
 
@@ -105,7 +110,7 @@ class _Tap:
         if handler is None or len(message.args) != 1:
             return
         try:
-            handler(message.args[0])
+            handler(message.args[0], message.id)
         except (GatewayError, KeyError, TypeError, ValueError) as exc:
             # Published by someone trusted with the channel, but not what the domain reads:
             # it still reached its subscribers; the state just does not count it.
@@ -249,7 +254,7 @@ class Operations:
 
     # -- taps: events arriving on the channels ------------------------------------------
 
-    def _located(self, update: dict[str, Any]) -> None:
+    def _located(self, update: dict[str, Any], event_id: str) -> None:
         rider_id = str(update["riderId"])
         latitude, longitude = float(update["latitude"]), float(update["longitude"])
         before = self.fleet.view(rider_id)
@@ -258,18 +263,18 @@ class Operations:
         self._status_changed(changes)
         previous = LatLon(before["latitude"], before["longitude"]) if before else None
         for event in self.geofences.move(rider_id, previous, LatLon(latitude, longitude), now):
-            self._crossed(event, update)
+            self._crossed(event, update, event_id)
         speed = update.get("speed")
         if self.speeding.check(rider_id, speed, now):
             kmh = round(float(update["speed"]) * 3.6)
             self._raise(new_alert(
                 "speeding", rider_id, f"{rider_id} is riding at {kmh} km/h", now,
-                f"speeding:{update['timestamp']}", latitude=latitude, longitude=longitude,
+                f"speeding:{event_id}", latitude=latitude, longitude=longitude,
                 speed=speed))
 
-    def _crossed(self, event: GeofenceEvent, update: Mapping[str, Any]) -> None:
+    def _crossed(self, event: GeofenceEvent, update: Mapping[str, Any], event_id: str) -> None:
         fence = self.geofences.get(event.fence_id)
-        cause = f"{event.fence_id}:{event.kind}:{update['timestamp']}"
+        cause = f"{event.fence_id}:{event.kind}:{event_id}"
         self._react([GEOFENCES], GEOFENCE_EVENT, {
             "riderId": event.rider_id, "fenceId": fence.id, "fenceName": fence.name,
             "fenceKind": fence.kind, "kind": event.kind, "at": iso(event.at)},
@@ -281,20 +286,20 @@ class Operations:
                 latitude=update["latitude"], longitude=update["longitude"],
                 fenceId=fence.id, fenceName=fence.name))
 
-    def _presence(self, data: dict[str, Any]) -> None:
+    def _presence(self, data: dict[str, Any], _event_id: str) -> None:
         rider_id, now = str(data["riderId"]), self.clock()
         if data["connected"] is True:
             self._status_changed(self.fleet.connected(rider_id, now))
         else:
             self._status_changed(self.fleet.disconnected(rider_id, now))
 
-    def _alerted(self, data: dict[str, Any]) -> None:
+    def _alerted(self, data: dict[str, Any], _event_id: str) -> None:
         self.alerts.add(Alert.from_wire(data))
 
-    def _acknowledged(self, data: dict[str, Any]) -> None:
+    def _acknowledged(self, data: dict[str, Any], _event_id: str) -> None:
         self.alerts.apply_acknowledged(Alert.from_wire(data))
 
-    def _expense_changed(self, data: dict[str, Any]) -> None:
+    def _expense_changed(self, data: dict[str, Any], event_id: str) -> None:
         # Our own endpoint stamps updatedAt; a raw publish through the API may not have it.
         fields = {k: v for k, v in data.items() if k != "updatedAt"}
         expense = validate_expense_change(fields, self.clock())
@@ -310,14 +315,13 @@ class Operations:
                 "body": (f"Your expense of {expense['amount']:g} {expense['currency']} "
                          f"is {expense['status']}."),
                 "expense": expense, "at": expense["updatedAt"]},
-                key=f"notify:expense:{expense['expenseId']}:{expense['status']}:"
-                    f"{expense['updatedAt']}")
+                key=f"notify:{event_id}")
 
-    def _order_changed(self, data: dict[str, Any]) -> None:
+    def _order_changed(self, data: dict[str, Any], _event_id: str) -> None:
         fields = {k: v for k, v in data.items() if k != "updatedAt"}
         self.orders.apply(validate_order_change(fields, self.clock()), self.clock())
 
-    def _fence_changed(self, data: dict[str, Any]) -> None:
+    def _fence_changed(self, data: dict[str, Any], _event_id: str) -> None:
         if data["type"] == "upsert":
             fence = fence_from_data(data["fence"])
             if fence.id in {f.id for f in self.geofences.fences()}:
