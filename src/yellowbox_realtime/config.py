@@ -178,8 +178,6 @@ class FleetConfig:
 class OperationsConfig:
     """Alerts, the back office's counts and the dashboard's metrics."""
 
-    # Alerts go to the alerts channel and to these roles' rooms.
-    alert_roles: tuple[str, ...] = ("admin", "operations")
     max_alerts: int = 10_000
     # dashboard_update at most this often, and only when a metric changed.
     dashboard_interval_s: float = 0.5
