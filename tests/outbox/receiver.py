@@ -19,7 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from yellowbox_realtime.outbox.signing import SignatureInvalid, verify
+from yellowbox_realtime.errors import SignatureInvalid
+from yellowbox_realtime.signing import verify
 
 PATH = "/webhook/yellowbox"
 
