@@ -40,13 +40,12 @@ from typing import Any, Literal
 
 from ..domain import fields
 from ..errors import BadRequest, ValidationError
-from ..operations import EXPENSE_EVENT, EXPENSE_UPDATES, ORDER_EVENT, ORDERS
+from ..operations import EXPENSE_EVENT, EXPENSE_UPDATES, ORDER_EVENT, ORDERS, RIDERS
 from .validation import check_channel, check_event, encode_data
 
 __all__ = ["RIDERS", "RIDER_PROFILE_EVENT", "DomainChange", "Inbound", "Publish",
            "parse_firebase", "parse_n8n"]
 
-RIDERS = "riders"
 RIDER_PROFILE_EVENT = "rider_profile_change"
 EXPENSE_DELETED = "expense_deleted"
 ORDER_DELETED = "order_deleted"
