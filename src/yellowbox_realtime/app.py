@@ -134,6 +134,7 @@ class Gateway:
                 raise ConfigError(f"fleet.geofences_file: {path}: {exc}") from exc
         return Operations(self.broker, self.hub, self.background, self.config.fleet,
                           self.config.operations, fences=fences,
+                          alert_roles=self.policy.subscribe.get(ALERTS, frozenset()),
                           save_fences=(lambda data: save_json(Path(path), data)) if path else None,
                           connections=self.connections)
 

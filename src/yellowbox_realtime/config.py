@@ -179,8 +179,6 @@ class FleetConfig:
 class OperationsConfig:
     """Alerts, the back office's counts and the dashboard's metrics."""
 
-    # Alerts go to the alerts channel and to these roles' rooms.
-    alert_roles: tuple[str, ...] = ("admin", "operations")
     max_alerts: int = 10_000
     # dashboard_update at most this often, and only when a metric changed.
     dashboard_interval_s: float = 0.5
@@ -474,6 +472,9 @@ class OutboxConfig:
     retry_after_cap_s: float = 600.0
     # Deliveries waiting (rows); publishing past it answers 503.
     max_backlog: int = 100_000
+    # The largest the SQLite file may grow, in bytes (0: as large as the disk allows). At the
+    # limit, as on a full disk, publishing answers 503 and /readyz says why.
+    max_file_bytes: int = 0
     # How often the queue is read when nothing is due sooner (it also sees replays and
     # rows added by another process this soon).
     poll_interval_s: float = 1.0

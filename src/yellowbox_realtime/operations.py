@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .config import FleetConfig, OperationsConfig
@@ -126,6 +126,7 @@ class _Tap:
 class Operations:
     def __init__(self, broker: Broker, hub: Hub, background: Background,
                  fleet: FleetConfig, config: OperationsConfig, *,
+                 alert_roles: Iterable[str] = ("admin", "operations"),
                  fences: Sequence[Fence] = (), save_fences: SaveFences | None = None,
                  connections: Connections = dict,
                  clock: Callable[[], float] = time.time) -> None:
@@ -148,7 +149,9 @@ class Operations:
         self.rate = EventRate()
         self._save_fences = save_fences
         self._connections = connections
-        self._alert_channels = [ALERTS, *(f"role:{role}" for role in config.alert_roles)]
+        # Alerts go to the alerts channel and to the rooms of the roles that may read it, so
+        # an operations screen gets them without subscribing.
+        self._alert_channels = [ALERTS, *(f"role:{role}" for role in sorted(alert_roles))]
         self._published_seen = 0
         self._sweep_interval_s = min(SWEEP_INTERVAL_S, fleet.stale_after_s / 4)
         self._last_metrics: dict[str, Any] | None = None
