@@ -55,7 +55,7 @@ from .server.background import Background
 from .server.deadlines import Deadlines
 
 __all__ = ["ALERTS", "DASHBOARD", "EXPENSE_UPDATES", "FLEET", "GEOFENCES", "ORDERS",
-           "RIDER_LOCATIONS", "RIDER_PRESENCE", "Operations"]
+           "RIDERS", "RIDER_LOCATIONS", "RIDER_PRESENCE", "Operations"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ ALERTS = "alerts"
 FLEET = "fleet"
 DASHBOARD = "dashboard"
 GEOFENCES = "geofences"
+# Rider profiles as Firestore changes them (the Firebase webhook); no state kept here.
+RIDERS = "riders"
 
 LOCATION_EVENT = "rider_location_update"
 PRESENCE_EVENT = "rider_presence"
