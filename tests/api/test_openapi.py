@@ -13,10 +13,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from tests.apiclients import api_section, bearer
 from tests.conftest import DEV_SECRET, gateway_config
 from yellowbox_realtime.app import Gateway
-
-from .conftest import api_section, bearer
 
 WEBHOOK_SECRET = "tests-only-webhook-secret-0123456789"
 

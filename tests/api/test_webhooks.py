@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.apiclients import Listen, Listener, api_section, bearer
 from tests.conftest import MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.signing import signed_headers
-
-from .conftest import Listener, api_section, bearer
 
 SECRET = "tests-only-webhook-secret-0123456789"
 OTHER = "tests-only-someone-else-0123456789"
@@ -28,31 +26,9 @@ def webhooks_section(**extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def hooks(make_gateway: MakeGateway) -> Gateway:
+async def api_gateway(make_gateway: MakeGateway) -> Gateway:
     return await make_gateway(gateway_config(api=api_section(), webhooks=webhooks_section(),
                                              operations={"dashboard_interval_s": 0.05}))
-
-
-@pytest.fixture
-async def http(hooks: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=hooks.url, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-async def connect(hooks: Gateway) -> AsyncIterator[Any]:
-    listeners: list[Listener] = []
-
-    async def make(token: str) -> Listener:
-        listener = Listener()
-        listeners.append(listener)
-        await listener.sio.connect(hooks.url, auth={"token": token}, transports=["websocket"],
-                                   wait_timeout=5)
-        return listener
-
-    yield make
-    for listener in listeners:
-        await listener.sio.disconnect()
 
 
 def encode(body: Any) -> bytes:
@@ -99,8 +75,8 @@ async def history(http: httpx.AsyncClient, channel: str) -> list[dict[str, Any]]
 
 
 async def test_a_signed_n8n_event_is_published_once_even_when_sent_twice(
-        http: httpx.AsyncClient, connect: Any, make_token: MakeToken) -> None:
-    ops = await connect(make_token("ops-1", "operations"))
+        http: httpx.AsyncClient, listen: Listen, make_token: MakeToken) -> None:
+    ops = await listen(make_token("ops-1", "operations"))
     event = n8n_event("n8n:k1:42")
     now = time.time()
     first = await send(http, "n8n", event, at=now)
@@ -135,8 +111,8 @@ def refusal(name: str, now: float) -> tuple[bytes, dict[str, str]]:
 @pytest.mark.parametrize("name", ["unsigned", "wrong secret", "stale", "from the future",
                                   "body changed", "shared secret on n8n"])
 async def test_requests_that_do_not_prove_the_secret_are_refused_and_publish_nothing(
-        http: httpx.AsyncClient, connect: Any, make_token: MakeToken, name: str) -> None:
-    ops = await connect(make_token("ops-1", "operations"))
+        http: httpx.AsyncClient, listen: Listen, make_token: MakeToken, name: str) -> None:
+    ops = await listen(make_token("ops-1", "operations"))
     body, headers = refusal(name, time.time())
     response = await post(http, "n8n", body, headers)
     assert response.status_code == 401, response.text
@@ -154,8 +130,8 @@ async def assert_only_the_marker_arrives(http: httpx.AsyncClient, ops: Listener)
 
 
 async def test_a_replayed_request_is_409_and_delivered_once(
-        http: httpx.AsyncClient, connect: Any, make_token: MakeToken) -> None:
-    ops = await connect(make_token("ops-1", "operations"))
+        http: httpx.AsyncClient, listen: Listen, make_token: MakeToken) -> None:
+    ops = await listen(make_token("ops-1", "operations"))
     body = encode(n8n_event("once", "marker"))
     headers = signed_headers(SECRET, body, time.time())
     assert (await post(http, "n8n", body, headers)).status_code == 202
@@ -187,9 +163,9 @@ async def test_a_replayed_request_is_409_and_delivered_once(
         "unknown field", "reserved event", "reserved prefix", "invalid channel",
         "invalid id", "invalid unicode", "refused by the domain", "domain event elsewhere"])
 async def test_verified_but_invalid_bodies_are_refused_publish_nothing_and_may_be_retried(
-        http: httpx.AsyncClient, connect: Any, make_token: MakeToken, body: bytes,
+        http: httpx.AsyncClient, listen: Listen, make_token: MakeToken, body: bytes,
         content_type: str, status: int) -> None:
-    ops = await connect(make_token("ops-1", "operations"))
+    ops = await listen(make_token("ops-1", "operations"))
     headers = {"Content-Type": content_type, **signed_headers(SECRET, body, time.time())}
     response = await http.post("/api/v1/webhooks/n8n", content=body, headers=headers)
     assert response.status_code == status, response.text
@@ -200,13 +176,13 @@ async def test_verified_but_invalid_bodies_are_refused_publish_nothing_and_may_b
 
 
 async def test_a_firebase_expense_change_moves_the_dashboards_pending_count(
-        http: httpx.AsyncClient, connect: Any, make_token: MakeToken) -> None:
-    finance = await connect(make_token("fin-1", "finance"))
+        http: httpx.AsyncClient, listen: Listen, make_token: MakeToken) -> None:
+    finance = await listen(make_token("fin-1", "finance"))
     assert (await finance.sio.call("subscribe_dashboard", timeout=5))["ok"] is True
     assert (await next_event(finance, "dashboard_metrics"))["expenses"]["pending"] == 0
     assert (await finance.sio.call("subscribe_expense_updates", timeout=5))["ok"] is True
     await next_event(finance, "expenses_snapshot")
-    rider = await connect(make_token("rider-7"))
+    rider = await listen(make_token("rider-7"))
 
     change = firestore("cloud-event-1", "expense", "created", "exp-1042", {
         "status": "submitted", "amount": 120.5, "currency": "AED",
@@ -236,10 +212,10 @@ async def test_a_firebase_expense_change_moves_the_dashboards_pending_count(
 
 
 async def test_firebase_rider_changes_reach_the_riders_channel_and_deletes_say_so(
-        http: httpx.AsyncClient, connect: Any, make_token: MakeToken) -> None:
-    ops = await connect(make_token("ops-1", "operations"))
+        http: httpx.AsyncClient, listen: Listen, make_token: MakeToken) -> None:
+    ops = await listen(make_token("ops-1", "operations"))
     assert (await ops.sio.call("subscribe_riders", timeout=5))["ok"] is True
-    rider = await connect(make_token("rider-7"))
+    rider = await listen(make_token("rider-7"))
     refused = await rider.sio.call("subscribe_riders", timeout=5)
     assert refused["ok"] is False
 
@@ -256,7 +232,7 @@ async def test_firebase_rider_changes_reach_the_riders_channel_and_deletes_say_s
 
 
 async def test_a_deleted_expense_is_announced_and_leaves_the_counts_alone(
-        http: httpx.AsyncClient, hooks: Gateway) -> None:
+        http: httpx.AsyncClient, api_gateway: Gateway) -> None:
     document = {"status": "submitted", "amount": 10}
     assert (await send(http, "firebase", firestore("ce-1", "expense", "created", "exp-1",
                                                    document))).status_code == 202
@@ -266,12 +242,12 @@ async def test_a_deleted_expense_is_announced_and_leaves_the_counts_alone(
     assert [e["event"] for e in entries] == ["expense_status_change", "expense_deleted"]
     assert entries[1]["data"] == {"expenseId": "exp-1",
                                   "occurredAt": "2026-01-01T08:30:00.000Z"}
-    assert hooks.operations is not None
-    assert hooks.operations.expenses.pending() == 1
+    assert api_gateway.operations is not None
+    assert api_gateway.operations.expenses.pending() == 1
 
 
 async def test_an_n8n_order_change_goes_through_the_domain(
-        http: httpx.AsyncClient, hooks: Gateway) -> None:
+        http: httpx.AsyncClient, api_gateway: Gateway) -> None:
     order = {"orderId": "o-1", "status": "delivered", "amount": 42.0}
     response = await send(http, "n8n", n8n_event("o-1-delivered", "order_status_change",
                                                  "orders", order))
@@ -279,8 +255,8 @@ async def test_an_n8n_order_change_goes_through_the_domain(
     [entry] = await history(http, "orders")
     assert entry["data"]["currency"] == "AED"
     assert "updatedAt" in entry["data"]
-    assert hooks.operations is not None
-    assert hooks.operations.orders.revenue(time.time())["total"] == {"AED": 42.0}
+    assert api_gateway.operations is not None
+    assert api_gateway.operations.orders.revenue(time.time())["total"] == {"AED": 42.0}
 
 
 async def test_the_firebase_schema_is_checked(http: httpx.AsyncClient) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.conftest import Listener
+from tests.apiclients import Listener
 from tests.conftest import MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.signing import signed_headers
 
