@@ -230,6 +230,8 @@ class Gateway:
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
+        # First: a certificate that cannot be loaded stops the start before anything runs.
+        tls = tls_context(self.config.server)
         loop = asyncio.get_running_loop()
         self._deadlines = Deadlines(loop)
         if self.outbox is not None:
@@ -241,7 +243,6 @@ class Gateway:
                              self._deadlines, self.namespaces, self.background, recovery)
         self._engine = EngineServer(self.config.engineio, self.config.server, sio, loop,
                                     self._deadlines, self.counters)
-        tls = tls_context(self.config.server)
         self._bridge = AsgiBridge(self.asgi_app, scheme="https" if tls else "http")
         self._front = HttpFront(self.config.server,
                                 [(SOCKET_IO_PATH, self._engine), *self._routes], self._bridge,
