@@ -47,7 +47,7 @@ def _connections(gateway: Gateway) -> list[Family]:
     for stream in gateway.sse.open_streams:
         connections["sse", stream.credentials.role] += 1
         buffered["sse"] += stream.pending + stream.transport.get_write_buffer_size()
-        sse_channels.update(stream.channels)
+        sse_channels.update(_channel_label(c) for c in stream.channels)
     by_role = gauge("ybrt_connections", "Open client connections by transport and role "
                     "(role 'none': not joined to a namespace yet).")
     for transport in ("websocket", "polling", "sse"):
@@ -60,10 +60,16 @@ def _connections(gateway: Gateway) -> list[Family]:
     for transport, size in sorted(buffered.items()):
         pending.add(size, {"transport": transport})
     streams = gauge("ybrt_sse_streams", "Open SSE streams by channel (a stream of several "
-                    "channels counts under each).")
+                    "channels counts under each; user:<uid> channels under user:*).")
     for channel, count in sorted(sse_channels.items()):
         streams.add(count, {"channel": channel})
     return [by_role, pending, streams]
+
+
+def _channel_label(channel: str) -> str:
+    """Per-user channels are counted together: user ids stay out of the metrics, and the
+    number of series stays that of the channels an operator defined."""
+    return "user:*" if channel.startswith("user:") else channel
 
 
 def _session_role(state: object) -> str:

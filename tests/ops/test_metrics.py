@@ -193,3 +193,16 @@ def test_loopback_check_does_not_resolve_names() -> None:
     # "localhost" is a name, not an address: the ASGI client field is always an address.
     with pytest.raises(ForbiddenError):
         MetricsApi(MetricsConfig(), nothing).authorize(request_from(socket.gethostname()))
+
+
+async def test_user_channels_are_counted_without_user_ids(
+        gateway: Gateway, make_token: MakeToken) -> None:
+    async with httpx.AsyncClient(timeout=5) as http, http.stream(
+            "GET", f"{gateway.url}/sse?channels=user:ops-3,alerts",
+            headers={"Authorization": f"Bearer {make_token('ops-3', 'operations')}"}) as sse:
+        assert sse.status_code == 200
+        text = (await http.get(f"{gateway.url}/metrics")).text
+    samples = parse(text)
+    assert value(samples, "ybrt_sse_streams", channel="user:*") == 1
+    assert value(samples, "ybrt_sse_streams", channel="alerts") == 1
+    assert "ops-3" not in text
