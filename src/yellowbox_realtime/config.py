@@ -501,6 +501,9 @@ class OutboxConfig:
     retry_after_cap_s: float = 600.0
     # Deliveries waiting (rows); publishing past it answers 503.
     max_backlog: int = 100_000
+    # The largest the SQLite file may grow, in bytes (0: as large as the disk allows). At the
+    # limit, as on a full disk, publishing answers 503 and /readyz says why.
+    max_file_bytes: int = 0
     # How often the queue is read when nothing is due sooner (it also sees replays and
     # rows added by another process this soon).
     poll_interval_s: float = 1.0

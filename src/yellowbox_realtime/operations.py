@@ -215,7 +215,7 @@ class Operations:
 
     async def put_fence(self, fence: Fence) -> bool:
         """Add or replace a fence; True if it is new."""
-        new = fence.id not in {f.id for f in self.geofences.fences()}
+        new = fence.id not in self.geofences
         await self.broker.publish([GEOFENCES], Outgoing(
             GEOFENCE_UPDATE, ({"type": "upsert", "fence": fence_to_data(fence)},)))
         return new
@@ -327,7 +327,7 @@ class Operations:
     def _fence_changed(self, data: dict[str, Any], _event_id: str) -> None:
         if data["type"] == "upsert":
             fence = fence_from_data(data["fence"])
-            if fence.id in {f.id for f in self.geofences.fences()}:
+            if fence.id in self.geofences:
                 self.geofences.replace(fence)
             else:
                 self.geofences.add(fence)

@@ -148,6 +148,39 @@ async def test_a_full_outbox_is_a_503(make_gateway: MakeGateway, receiver: Recei
     receiver.gate.set()
 
 
+async def test_a_store_out_of_space_is_a_503_and_not_ready_until_a_write_succeeds(
+        make_gateway: MakeGateway, receiver: Receiver, tmp_path: Path) -> None:
+    # outbox.max_file_bytes caps the file the way a full disk would: SQLite fails the write
+    # with SQLITE_FULL ("database or disk is full"), whichever of the two ran out.
+    receiver.gate.clear()
+    gateway = await make_gateway(gateway_config(
+        api=api_section(),
+        outbox=outbox_section(receiver.url, path=str(tmp_path / "o.sqlite3"),
+                              max_file_bytes=64 * 1024)))
+    blob = "x" * 4000
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
+        accepted = 0
+        while True:
+            response = await publish(client, "channels/alerts", {"n": accepted, "blob": blob})
+            if response.status_code != 202:
+                break
+            accepted += 1
+            assert accepted < 100, "the file never filled up"
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert error["code"] == "outbox_unavailable"
+        assert "full" in error["message"]
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert "full" in ready.json()["reasons"][0]
+        # Deliveries free the space; the next write that fits makes the outbox ready again.
+        receiver.gate.set()
+        await receiver.wait_for(lambda r: len(r.acknowledged) == accepted)
+        retried = await publish(client, "channels/alerts", {"n": "small"})
+        assert retried.status_code == 202
+        assert (await client.get("/readyz")).status_code == 200
+
+
 async def test_without_routes_there_is_no_outbox_and_no_file(
         make_gateway: MakeGateway, tmp_path: Path) -> None:
     gateway = await make_gateway(gateway_config(

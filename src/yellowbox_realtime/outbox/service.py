@@ -45,7 +45,8 @@ class Outbox:
         self.config = config
         self.rules = Rules.from_config(config)
         self.store = OutboxStore(path, max_backlog=config.max_backlog,
-                                 busy_timeout_ms=config.busy_timeout_ms)
+                                 busy_timeout_ms=config.busy_timeout_ms,
+                                 max_file_bytes=config.max_file_bytes)
         self.clock = clock
         self._random = random
         self._client: httpx.AsyncClient | None = None

@@ -105,11 +105,16 @@ class StoreStats:
 
 
 class OutboxStore:
-    def __init__(self, path: Path, *, max_backlog: int, busy_timeout_ms: int = 2000) -> None:
+    def __init__(self, path: Path, *, max_backlog: int, busy_timeout_ms: int = 2000,
+                 max_file_bytes: int = 0) -> None:
         self.path = path
         self.max_backlog = max_backlog
         self.busy_timeout_ms = busy_timeout_ms
+        self.max_file_bytes = max_file_bytes
         self.last_error: str | None = None
+        # Why the last write failed for want of space, until a write succeeds again: a full
+        # disk still lets a transaction begin, so only a failed write can tell.
+        self._full: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-store")
         self._db: sqlite3.Connection | None = None
         self._closed = False
@@ -201,6 +206,8 @@ class OutboxStore:
                     self._db.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
                 self.last_error = _describe(self.path, exc)
+                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                    self._full = self.last_error
                 raise OutboxUnavailable(self.last_error) from exc
             raise
 
@@ -224,6 +231,9 @@ class OutboxStore:
             if str(mode).lower() != "wal":
                 raise sqlite3.OperationalError(f"cannot use WAL mode (journal_mode {mode})")
             db.execute("PRAGMA synchronous = FULL")
+            if self.max_file_bytes:
+                page_size = db.execute("PRAGMA page_size").fetchone()[0]
+                db.execute(f"PRAGMA max_page_count = {max(1, self.max_file_bytes // page_size)}")
             if create:
                 db.executescript(_SCHEMA)
             self._backlog = db.execute("SELECT count(*) FROM deliveries").fetchone()[0]
@@ -243,7 +253,7 @@ class OutboxStore:
         db.execute("BEGIN IMMEDIATE")
         count = db.execute(sql, params).rowcount
         db.execute("COMMIT")
-        self.last_error = None
+        self.last_error = self._full = None
         return count
 
     def _add(self, groups: Sequence[Sequence[NewDelivery]], now: float) -> list[bool]:
@@ -265,7 +275,7 @@ class OutboxStore:
             accepted.append(True)
         db.execute("COMMIT")
         self._backlog = backlog
-        self.last_error = None
+        self.last_error = self._full = None
         return accepted
 
     def _claim(self, limit: int, now: float) -> list[Delivery]:
@@ -346,6 +356,8 @@ class OutboxStore:
         db = self._conn
         db.execute("BEGIN IMMEDIATE")
         db.execute("ROLLBACK")
+        if self._full is not None:
+            raise OutboxUnavailable(self._full)
         self.last_error = None
 
 
