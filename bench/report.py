@@ -124,11 +124,10 @@ def cluster(results: Sequence[FanoutResult]) -> str:
         summary.append([r.server, f"{r.subscribers:,}",
                         "-" if s is None else f"{s.delivered_per_s:,.0f}",
                         _f(None if s is None else s.p50_ms), _f(None if s is None else s.p99_ms),
-                        _f(None if s is None else s.cpu_s_per_million),
-                        f"{sum(x.lost for x in r.steps):,}"])
+                        _f(None if s is None else s.cpu_s_per_million), _failed(r)])
     out.append("### sustained (highest passing step)\n\n" + table(
         ["setup", "N", "deliveries/s", "p50 ms", "p99 ms", "CPU s/1M",
-         "lost (all steps)"], summary))
+         "failed at (offered/s: lost, p99 ms)"], summary))
     for n in sorted({r.subscribers for r in results}):
         rate = {r.server: r.sustained.delivered_per_s for r in results
                 if r.subscribers == n and r.sustained is not None}
@@ -136,6 +135,14 @@ def cluster(results: Sequence[FanoutResult]) -> str:
         text = ", ".join(f"{a} / {b} {rate[a] / rate[b]:.3g}x" for a, b in pairs)
         out.append(f"N={n:,}: sustained deliveries/s {text or '-'}")
     return "\n\n".join(out)
+
+
+def _failed(r: FanoutResult) -> str:
+    failed = [s for s in r.steps if not s.ok(r.max_p99_s)]
+    if not failed:
+        return "none (top step passed)"
+    s = failed[0]
+    return f"{s.offered_per_s:,.0f}: {s.lost:,}, {_f(s.p99_ms)}"
 
 
 def _compared(a: str, b: str) -> bool:
