@@ -285,6 +285,9 @@ export class FleetMap {
     node.setAttribute("class", `rider status-${status}`);
     node.classList.toggle("alerting", this.alerting.has(rider.riderId));
     node.dataset.status = status;
+    // The fix itself, for tooling and tests; the transform is where it is drawn.
+    node.dataset.latitude = String(rider.latitude);
+    node.dataset.longitude = String(rider.longitude);
     node.setAttribute("transform",
       `translate(${p.x(rider.longitude).toFixed(1)} ${p.y(rider.latitude).toFixed(1)})`);
     const moving = Number.isFinite(rider.heading) && (rider.speed ?? 0) > 0.5;
