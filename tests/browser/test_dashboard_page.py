@@ -1,0 +1,198 @@
+"""The dashboard page's own behaviour in chromium: signing in and out, drawing what the
+stream brings, resuming after a lost connection, starting over after a ``stream_reset``.
+
+The gateway is real; the events are published into its channels by the test, in the shapes
+of the issue 5 contract, so each behaviour is driven exactly when the test wants it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.conftest import MakeGateway, MakeToken, gateway_config
+from yellowbox_realtime.app import Gateway
+
+pytestmark = pytest.mark.browser
+
+# The geofences channel is operations' (as the contract says) whether or not the running
+# gateway's defaults name it yet.
+POLICY = {"subscribe": {"geofences": ["admin", "operations"]}}
+
+
+def alert(n: int, **fields: Any) -> dict[str, Any]:
+    return {"id": f"test-alert-{n}", "kind": "speeding", "severity": "warning",
+            "riderId": f"test-rider-{n}", "message": f"test-rider-{n} at 90 km/h",
+            "at": "2026-11-27T08:00:00.000Z", "acknowledged": False, **fields}
+
+
+def rider(n: int, latitude: float, longitude: float, status: str = "online") -> dict[str, Any]:
+    return {"riderId": f"test-rider-{n}", "latitude": latitude, "longitude": longitude,
+            "speed": 8.0, "heading": 90.0, "timestamp": "2026-11-27T08:00:00.000Z",
+            "status": status}
+
+
+async def open_dashboard(page: Page, gateway: Gateway, token: str) -> None:
+    await page.goto(f"{gateway.url}/dashboard/#token={token}")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+
+
+async def alert_ids(page: Page) -> list[str]:
+    ids: list[str] = await page.locator("#alerts > li").evaluate_all(
+        "items => items.map(item => item.dataset.alertId)")
+    return ids
+
+
+@pytest.fixture
+async def ops_gateway(make_gateway: MakeGateway) -> Gateway:
+    return await make_gateway(gateway_config(policy=POLICY))
+
+
+async def test_a_bad_token_brings_back_the_sign_in_with_the_servers_reason(
+        page: Page, ops_gateway: Gateway) -> None:
+    await page.goto(f"{ops_gateway.url}/dashboard/#token=not-a-token")
+    await expect(page.locator("#sign-in")).to_be_visible()
+    await expect(page.locator("#sign-in-reason")).to_contain_text("malformed")
+    await expect(page.locator("#connection")).to_contain_text("Signed out: ")
+    assert await page.evaluate("sessionStorage.length") == 0
+
+
+async def test_a_role_that_may_not_read_the_fleet_is_told_so(
+        page: Page, ops_gateway: Gateway, make_token: MakeToken) -> None:
+    await page.goto(f"{ops_gateway.url}/dashboard/#token={make_token('fin-1', 'finance')}")
+    await expect(page.locator("#sign-in-reason")).to_contain_text(
+        re.compile(r"role 'finance' may not subscribe"))
+
+
+async def test_signing_in_with_the_field_lasts_the_tab_and_signing_out_forgets_it(
+        page: Page, ops_gateway: Gateway, make_token: MakeToken) -> None:
+    await page.goto(f"{ops_gateway.url}/dashboard")
+    assert page.url.endswith("/dashboard/")
+    await expect(page.locator("#sign-in")).to_be_visible()
+    await page.get_by_label("Token").fill(make_token("ops-1", "operations"))
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    await expect(page.locator("#who")).to_have_text("ops-1 · operations")
+
+    await page.reload()
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.locator("#sign-in")).to_be_visible()
+    await expect(page.locator("#sign-in-reason")).to_be_hidden()
+    await expect(page.locator("#connection")).to_have_text("Signed out")
+    assert await page.evaluate("sessionStorage.length") == 0
+
+
+async def test_the_stream_draws_riders_fences_metrics_and_feeds(
+        page: Page, ops_gateway: Gateway, make_token: MakeToken) -> None:
+    gateway = ops_gateway
+    await open_dashboard(page, gateway, make_token("ops-1", "operations"))
+
+    gateway.to("fleet").emit("fleet_update", {
+        "type": "batch", "at": "2026-11-27T08:00:00.000Z",
+        "riders": [rider(1, 25.20, 55.27), rider(2, 25.08, 55.14, "stale")]})
+    one, two = (page.locator(f'.rider[data-rider-id="test-rider-{n}"]') for n in (1, 2))
+    await expect(one).to_have_attribute("data-status", "online")
+    await expect(two).to_have_attribute("data-status", "stale")
+    drawn_at = await one.get_attribute("transform")
+    assert drawn_at is not None
+    gateway.to("fleet").emit("fleet_update", {
+        "type": "batch", "at": "2026-11-27T08:00:01.000Z",
+        "riders": [rider(1, 25.19, 55.28, "offline")]})
+    await expect(one).to_have_attribute("data-status", "offline")
+    await expect(one).not_to_have_attribute("transform", drawn_at)
+    await expect(one).to_have_attribute("data-latitude", "25.19")
+
+    gateway.to("geofences").emit("geofence_update", {"type": "upsert", "fence": {
+        "id": "depot-1", "name": "Al Quoz depot", "kind": "depot",
+        "circle": {"latitude": 25.135, "longitude": 55.225, "radius": 600}}})
+    fence = page.locator('.fence[data-fence-id="depot-1"]')
+    await expect(fence).to_have_class(re.compile(r"\bfence-depot\b"))
+    await expect(fence).to_contain_text("Al Quoz depot")
+    gateway.to("geofences").emit("geofence_update", {"type": "delete", "id": "depot-1"})
+    await expect(fence).to_have_count(0)
+
+    gateway.to("dashboard").emit("dashboard_update", {
+        "riders": {"active": 16, "online": 16, "stale": 3, "offline": 1, "total": 20},
+        "expenses": {"pending": 4, "approvedTotal": {"AED": 1234.5}},
+        "revenue": {"deliveredOrders": 42, "total": {"AED": 3870.25}, "day": "2026-11-27"},
+        "alerts": {"open": 2}, "connections": {"websocket": 20, "polling": 1, "sse": 1},
+        "eventsPerSecond": 21.4, "at": "2026-11-27T08:00:00.000Z"})
+    metrics = page.get_by_role("region", name="Metrics")
+    await expect(metrics.locator('[data-metric="riders.active"]')).to_have_text("16")
+    await expect(metrics.locator('[data-metric="riders.stale"]')).to_have_text("3")
+    await expect(metrics.locator('[data-metric="expenses.pending"]')).to_have_text("4")
+    await expect(metrics.locator('[data-metric="expenses.approvedTotal"]')).to_contain_text(
+        "AED")
+    await expect(metrics.locator('[data-metric="alerts.open"]')).to_have_text("2")
+    await expect(metrics.locator('[data-metric="connections.total"]')).to_have_text("22")
+
+    for status in ("pending", "approved"):
+        gateway.to("expense_updates").emit("expense_status_change", {
+            "expenseId": "exp-1", "status": status, "amount": 85, "currency": "AED",
+            "riderId": "test-rider-1", "updatedAt": "2026-11-27T08:00:00.000Z"})
+    expense = page.locator('#expenses > li[data-expense-id="exp-1"]')
+    await expect(expense).to_contain_text("Approved")
+    await expect(page.locator("#expenses > li")).to_have_count(1)
+
+
+async def test_acknowledge_says_why_when_the_gateway_refuses(
+        page: Page, ops_gateway: Gateway, make_token: MakeToken) -> None:
+    await open_dashboard(page, ops_gateway, make_token("ops-1", "operations"))
+    ops_gateway.to("alerts").emit("alert", alert(1))
+    item = page.locator('#alerts > li[data-alert-id="test-alert-1"]')
+    # Nothing on the gateway knows this alert: the button says so and stays usable.
+    await item.get_by_role("button", name="Acknowledge").click()
+    await expect(item.get_by_role("alert")).to_contain_text("Not acknowledged: ")
+    await expect(item.get_by_role("button", name="Acknowledge")).to_be_enabled()
+
+    ops_gateway.to("alerts").emit("alert_acknowledged", alert(
+        1, acknowledged=True, acknowledgedBy="ops-2", acknowledgedAt="2026-11-27T08:01:00.000Z"))
+    await expect(item.get_by_role("status")).to_contain_text("Acknowledged by ops-2")
+    await expect(item.get_by_role("button")).to_have_count(0)
+
+
+async def test_a_lost_stream_resumes_with_what_it_missed_once_and_in_order(
+        page: Page, ops_gateway: Gateway, make_token: MakeToken) -> None:
+    gateway = ops_gateway
+    await open_dashboard(page, gateway, make_token("ops-1", "operations"))
+    gateway.to("alerts").emit("alert", alert(1))
+    await expect(page.locator("#alerts > li")).to_have_count(1)
+
+    # The connection dies under the page, and alerts go on while it is away.
+    [stream] = gateway.sse.open_streams
+    stream.transport.abort()
+    gateway.to("alerts").emit("alert", alert(2))
+    gateway.to("alerts").emit("alert", alert(3))
+
+    await expect(page.locator("#alerts > li")).to_have_count(3)
+    gateway.to("alerts").emit("alert", alert(4))
+    await expect(page.locator("#alerts > li")).to_have_count(4)
+    assert await alert_ids(page) == [f"test-alert-{n}" for n in (4, 3, 2, 1)]
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+
+
+async def test_a_stream_reset_clears_what_the_snapshots_refill(
+        page: Page, make_gateway: MakeGateway, make_token: MakeToken) -> None:
+    # Two alerts kept: a page away for more than that cannot be brought up to date.
+    gateway = await make_gateway(gateway_config(
+        policy=POLICY, history={"channel_max_entries": {"alerts": 2}}))
+    await open_dashboard(page, gateway, make_token("ops-1", "operations"))
+    gateway.to("alerts").emit("alert", alert(1))
+    await expect(page.locator("#alerts > li")).to_have_count(1)
+
+    [stream] = gateway.sse.open_streams
+    stream.transport.abort()
+    for n in (2, 3, 4, 5):
+        gateway.to("alerts").emit("alert", alert(n))
+
+    # What the page had is dropped rather than shown as if nothing had been missed.
+    await expect(page.locator("#alerts-empty")).to_be_visible()
+    await expect(page.locator("#alerts > li")).to_have_count(0)
+    gateway.to("alerts").emit("alert", alert(6))
+    await expect(page.locator("#alerts > li")).to_have_count(1)
+    assert await alert_ids(page) == ["test-alert-6"]
