@@ -89,8 +89,8 @@ function showState({state, reason, retryAt}) {
 // -- the stream's events -----------------------------------------------------------------
 
 const handlers = {
-  dashboard_metrics: (data) => renderMetrics(metrics, data),
-  dashboard_update: (data) => renderMetrics(metrics, data),
+  dashboard_metrics: (data) => showMetrics(data),
+  dashboard_update: (data) => showMetrics(data),
   fleet_update: (data) => {
     if (data.type === "snapshot") map.setRiders(data.riders || []);
     else map.updateRiders(data.riders || (data.rider ? [data.rider] : []));
@@ -122,6 +122,12 @@ const handlers = {
   // What was missed is gone: drop what the snapshots that follow will bring back.
   stream_reset: () => clearViews(),
 };
+
+function showMetrics(data) {
+  renderMetrics(metrics, data);
+  // The feed's own summary came with its snapshot; the metrics keep it current.
+  if (data.expenses) expenseSummary(data.expenses);
+}
 
 function clearViews() {
   map.clear();

@@ -125,7 +125,8 @@ export class FleetMap {
       this.draw();
       return;
     }
-    for (const rider of riders) this.drawRider(this.riders.get(rider.riderId));
+    const p = this.projection();
+    for (const rider of riders) this.drawRider(this.riders.get(rider.riderId), p);
     this.drawEmpty();
   }
 
@@ -201,7 +202,8 @@ export class FleetMap {
     if (!this.width) return;
     this.drawGrid();
     this.drawFences();
-    for (const rider of this.riders.values()) this.drawRider(rider);
+    const p = this.projection();
+    for (const rider of this.riders.values()) this.drawRider(rider, p);
     this.riderLayer.classList.toggle("no-labels", this.riders.size > LABELS_UP_TO);
     this.drawScale();
     this.drawEmpty();
@@ -267,12 +269,11 @@ export class FleetMap {
     }
   }
 
-  drawRider(rider) {
+  drawRider(rider, p) {
     if (!rider || !Number.isFinite(rider.latitude) || !Number.isFinite(rider.longitude)) return;
-    const p = this.projection();
     let node = this.riderNodes.get(rider.riderId);
     if (!node) {
-      node = svg("g", {class: "rider", "data-rider-id": rider.riderId, tabindex: 0});
+      node = svg("g", {class: "rider", "data-rider-id": rider.riderId, role: "img", tabindex: 0});
       node.append(svg("circle", {class: "ring", r: 11}), svg("line", {class: "heading", x1: 0, y1: 0, x2: 0, y2: -13}),
                   svg("circle", {class: "dot", r: 5.5}), svg("title"));
       const label = svg("text", {class: "rider-label", x: 9, y: 4});
