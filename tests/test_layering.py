@@ -25,6 +25,10 @@ FORBIDDEN = {
     "simulator": {"httptools", "starlette", "yellowbox_realtime.server",
                   "yellowbox_realtime.core", "yellowbox_realtime.api", "yellowbox_realtime.app",
                   "yellowbox_realtime.events", "yellowbox_realtime.cli"},
+    # The outbox is an adapter: it sits on the broker and talks HTTP out (httpx), and knows
+    # nothing of the server, the ASGI app or the composition root.
+    "outbox": {"httptools", "uvloop", "starlette", "yellowbox_realtime.server",
+               "yellowbox_realtime.api", "yellowbox_realtime.app", "yellowbox_realtime.cli"},
 }
 # Only the composition root and the command line read the environment or files.
 ENV_READERS = {"app.py", "cli.py"}

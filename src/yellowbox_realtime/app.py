@@ -9,23 +9,25 @@
 
 Shutdown order: stop accepting connections, close SSE streams (told when to come back) and
 Engine.IO sessions (clients are told to go), cancel the background tasks still running for
-clients (handlers, connects), close the HTTP front, then the ASGI bridge and the
-authenticator.
+clients (handlers, connects), close the HTTP front, the outbox (deliveries in flight get
+``outbox.close_grace_s``), then the ASGI bridge and the authenticator.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 from .api.app import create_api
+from .api.operations import OperationsApi
+from .api.outbox import OutboxApi
 from .api.publish import PublishApi
 from .auth import build_authenticator
 from .auth.base import Authenticator
@@ -35,9 +37,13 @@ from .core.history import HistoryLimits
 from .core.hub import Hub
 from .core.policy import Policy
 from .core.recovery import RecoveryStore
-from .domain.fleet import RECENT_S
-from .errors import ConfigError
-from .events import FLEET, FLEET_EVENT, YellowBoxEvents
+from .domain.geofence import Fence
+from .domain.geofence_config import fences_from_data
+from .errors import ConfigError, GatewayError
+from .events import YellowBoxEvents
+from .operations import ALERTS, DASHBOARD, EXPENSE_UPDATES, FLEET, GEOFENCES, Operations
+from .outbox import Outbox
+from .outbox.tap import OutboxBroker
 from .server.asgi import ASGIApp, AsgiBridge
 from .server.background import Background
 from .server.deadlines import Deadlines
@@ -72,15 +78,15 @@ class Gateway:
                                                       self.config.policy.publish)
         self.hub = Hub()
         self.broker = broker or memory_broker(self.hub, self.config.history)
+        # Events for n8n: every publish passes through the outbox's tap (outbox/tap.py).
+        self.outbox = Outbox(self.config.outbox, outbox_path(self.config)) \
+            if self.config.outbox.active else None
+        if self.outbox is not None:
+            self.broker = OutboxBroker(self.broker, self.outbox)
         self.background = Background()
         self.namespaces: dict[str, Namespace] = {}
         self.main = self.of("/")
         self.publish_api = PublishApi(self.broker, self.config.api, self.config.server)
-        self.asgi_app: ASGIApp = asgi_app or create_api(self.stats, self.publish_api.routes())
-        self.events: YellowBoxEvents | None = None
-        if yellowbox_events:
-            self.events = YellowBoxEvents(self.main, self.policy, self.config.riders)
-            self.events.install()
         self.addresses: list[tuple[str, int]] = []
         self._routes: list[tuple[str, Route]] = []
         self._front: HttpFront | None = None
@@ -90,10 +96,42 @@ class Gateway:
         self.sse = SseRoute(self.config.sse, self.config.server, self.authenticator,
                             self.policy, self.broker, self.hub, self.background)
         self._routes.append((SSE_PATH, self.sse))
-        self.add_sse_snapshot("dashboard", "dashboard_metrics",
+        self.events: YellowBoxEvents | None = None
+        self.operations: Operations | None = None
+        routes = [*self.publish_api.routes(),
+                  *OutboxApi(self.outbox, self.publish_api.keys).routes()]
+        if yellowbox_events:
+            self.operations = self._operations()
+            self.events = YellowBoxEvents(self.main, self.policy, self.config.riders,
+                                          self.operations, self.sse.snapshots)
+            self.events.install()
+            routes += OperationsApi(self.operations, self.publish_api.keys, self.authenticator,
+                                    self.policy, self.publish_api.max_payload).routes()
+        self.asgi_app: ASGIApp = asgi_app or create_api(self.stats, routes, self.readiness)
+        self.add_sse_snapshot(DASHBOARD, "dashboard_metrics",
                               lambda _who: self.dashboard_metrics())
-        if self.events is not None:
-            self.add_sse_snapshot(FLEET, FLEET_EVENT, self.events.fleet_snapshot)
+        if self.operations is not None:
+            ops = self.operations
+            self.add_sse_snapshot(FLEET, "fleet_update", ops.fleet_snapshot)
+            self.add_sse_snapshot(ALERTS, "alerts_snapshot", ops.alerts_snapshot)
+            self.add_sse_snapshot(EXPENSE_UPDATES, "expenses_snapshot", ops.expenses_snapshot)
+            self.add_sse_snapshot(GEOFENCES, "geofences_snapshot", ops.geofences_snapshot)
+
+    def _operations(self) -> Operations:
+        path = self.config.fleet.geofences_file
+        fences: list[Fence] = []
+        if path:
+            try:
+                fences = fences_from_data(json.loads(Path(path).read_text()))
+            except FileNotFoundError:
+                pass  # none yet: the API's first change creates the file
+            except (OSError, ValueError, GatewayError) as exc:
+                raise ConfigError(f"fleet.geofences_file: {path}: {exc}") from exc
+        return Operations(self.broker, self.hub, self.background, self.config.fleet,
+                          self.config.operations, fences=fences,
+                          alert_roles=self.policy.subscribe.get(ALERTS, frozenset()),
+                          save_fences=(lambda data: save_json(Path(path), data)) if path else None,
+                          connections=self.connections)
 
     # -- application API --------------------------------------------------------------
 
@@ -131,20 +169,28 @@ class Gateway:
             "sockets": {name: len(ns.sockets) for name, ns in self.namespaces.items()},
         }
 
-    def dashboard_metrics(self) -> dict[str, Any]:
-        """The gateway's live state, as the ``dashboard`` SSE stream starts with it."""
+    async def readiness(self) -> list[str]:
+        """Why the gateway cannot take traffic now (``/readyz``); empty when it can."""
+        reasons = []
+        if self.outbox is not None:
+            problem = await self.outbox.check()
+            if problem is not None:
+                reasons.append(problem)
+        return reasons
+
+    def connections(self) -> dict[str, int]:
+        """Open client connections by transport."""
         sessions = self._engine.sessions.values() if self._engine else ()
         websocket = sum(1 for s in sessions if s.websocket is not None)
-        fleet = self.events.fleet if self.events is not None else None
-        return {
-            "connections": {"websocket": websocket, "polling": len(sessions) - websocket,
-                            "sse": len(self.sse.open_streams)},
-            "sockets": {name: len(ns.sockets) for name, ns in self.namespaces.items()},
-            "sseStreams": self.sse.streams.count_by_channel() if self.sse.streams else {},
-            "riders": {"seenWithinS": RECENT_S,
-                       "count": fleet.seen_within(RECENT_S, time.time()) if fleet else 0},
-            "at": time.time(),
-        }
+        return {"websocket": websocket, "polling": len(sessions) - websocket,
+                "sse": len(self.sse.open_streams)}
+
+    def dashboard_metrics(self) -> dict[str, Any]:
+        """The live metrics the ``dashboard`` channel starts with (connections only, without
+        the Yellow Box operations)."""
+        if self.operations is not None:
+            return self.operations.metrics()
+        return {"connections": self.connections()}
 
     @property
     def port(self) -> int:
@@ -160,6 +206,8 @@ class Gateway:
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         loop = asyncio.get_running_loop()
         self._deadlines = Deadlines(loop)
+        if self.outbox is not None:
+            await self.outbox.start()
         history = self.config.history
         recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions) \
             if history.recovery_window_s > 0 else None
@@ -176,8 +224,11 @@ class Gateway:
         self._bridge.server = self.addresses[0]
         self._engine.start()
         self.sse.start(loop, self._deadlines)
-        if isinstance(self.broker, MemoryBroker):
-            self._expire_history(self.broker, self._deadlines)
+        if self.operations is not None:
+            self.operations.start(self._deadlines)
+        broker = self.broker.inner if isinstance(self.broker, OutboxBroker) else self.broker
+        if isinstance(broker, MemoryBroker):
+            self._expire_history(broker, self._deadlines)
 
     def _expire_history(self, broker: MemoryBroker, deadlines: Deadlines) -> None:
         """Once a second, so quiet channels and old idempotency keys release memory too."""
@@ -194,10 +245,15 @@ class Gateway:
         await self.background.close()
         if self._front is not None:
             await self._front.close()
+        # After the front: no request can publish any more.
+        if self.outbox is not None:
+            await self.outbox.close()
         if self._bridge is not None:
             await self._bridge.close()
         if self._deadlines is not None:
             self._deadlines.close()
+        if self.operations is not None:
+            self.operations.close()
         await self.authenticator.aclose()
 
     async def serve_forever(self) -> None:
@@ -225,6 +281,20 @@ def memory_broker(hub: Hub, config: HistoryConfig) -> MemoryBroker:
         for name in {*config.channel_max_entries, *config.channel_ttl_s}}
     return MemoryBroker(hub, HistoryLimits(config.max_entries, config.ttl_s), per_channel,
                         stamp_socketio=config.recovery_window_s > 0)
+
+
+def save_json(path: Path, data: Any) -> None:
+    """Replace a small JSON file atomically: a crash leaves the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(temporary, path)
+
+
+def outbox_path(config: Config) -> Path:
+    """The outbox's SQLite file: ``outbox.path``, or ``outbox.sqlite3`` in the state
+    directory."""
+    return Path(config.outbox.path) if config.outbox.path else state_dir() / "outbox.sqlite3"
 
 
 def state_dir(env: dict[str, str] | os._Environ[str] = os.environ) -> Path:

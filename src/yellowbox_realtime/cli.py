@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from .api.keys import hash_key, mint_key
-from .app import Gateway, load_dev_secret, state_dir, use_uvloop
+from .app import Gateway, load_dev_secret, outbox_path, state_dir, use_uvloop
 from .auth.dev import mint_dev_token
 from .config import API_SCOPES, ApiConfig, Config, RidersConfig
-from .errors import ConfigError
+from .errors import ConfigError, GatewayError
 
 log = logging.getLogger("yellowbox_realtime")
 
@@ -68,7 +68,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulate.add_argument("--token-secret",
                           help="the gateway's dev secret (default: the one `serve` uses)")
     simulate.add_argument("--quiet", action="store_true", help="no progress line")
+    simulate.add_argument("--no-geofences", action="store_true",
+                          help="do not put the demo's geofences on the gateway")
     simulate.add_argument("--config", type=Path, help="TOML configuration file")
+
+    outbox = commands.add_parser(
+        "outbox", help="look at and act on the outbox's queue (works on its SQLite file)")
+    outbox.add_argument("--config", type=Path, help="TOML configuration file")
+    outbox.add_argument("--path", type=Path,
+                        help="the outbox's SQLite file (default: outbox.path, or "
+                             "outbox.sqlite3 in the state directory)")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
+    outbox_commands.add_parser("status", help="backlog, oldest age, dead letters (JSON)")
+    dead = outbox_commands.add_parser("dead-letters",
+                                      help="the newest dead letters, one JSON object a line")
+    dead.add_argument("--limit", type=_positive_int, default=100)
+    replay = outbox_commands.add_parser("replay", help="queue a dead letter again")
+    replay.add_argument("id", type=_positive_int, help="the dead letter's id")
 
     args = parser.parse_args(argv)
     if args.command == "api-key":
@@ -82,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _token(config, args)
     if args.command == "simulate":
         return _simulate(config, args)
+    if args.command == "outbox":
+        from .outbox.cli import run_outbox_command
+
+        return asyncio.run(run_outbox_command(args, args.path or outbox_path(config), config))
     return _serve(config)
 
 
@@ -175,7 +195,11 @@ def _serve(config: Config) -> int:
     gateway = Gateway(config, dev_secret=secret)
 
     log.info("event loop: %s", loop_name)
-    asyncio.run(gateway.serve_forever())
+    try:
+        asyncio.run(gateway.serve_forever())
+    except GatewayError as exc:  # e.g. the outbox's file cannot be opened
+        print(f"yellowbox-realtime: {exc.message}", file=sys.stderr)
+        return 1
     return 0
 
 

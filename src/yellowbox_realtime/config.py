@@ -143,6 +143,57 @@ class RidersConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FleetConfig:
+    """What the gateway concludes from riders' positions: status, refused jumps, speeding,
+    geofences, and how often dashboards get the fleet in one batch."""
+
+    # No fix for this long: stale; for this long: offline (even if still connected).
+    stale_after_s: float = 30.0
+    offline_after_s: float = 120.0
+    # The rider's last connection closed this long ago (and it did not come back): offline.
+    disconnect_grace_s: float = 15.0
+    # A fix implying a faster move than this since the last one is refused as impossible,
+    # after allowing both fixes' accuracy plus jump_allowance_m of GPS noise.
+    max_jump_speed_mps: float = 70.0
+    jump_allowance_m: float = 50.0
+    # Moving faster than this raises a speeding alert (27.8 m/s is 100 km/h).
+    speeding_mps: float = 27.8
+    # The conflated fleet stream: one batch of every rider that moved, this often.
+    conflate_interval_s: float = 1.0
+    max_riders: int = 100_000
+    # A JSON file of geofences ([{id, name, kind, circle | polygon}, ...]) loaded at start
+    # and rewritten when the HTTP API changes them; empty: geofences live in memory only.
+    geofences_file: str = ""
+
+    def __post_init__(self) -> None:
+        _positive(self, "fleet", "stale_after_s", "offline_after_s", "disconnect_grace_s",
+                  "max_jump_speed_mps", "speeding_mps", "conflate_interval_s", "max_riders")
+        if self.jump_allowance_m < 0:
+            raise ConfigError("fleet.jump_allowance_m: must be 0 or more")
+        if self.offline_after_s <= self.stale_after_s:
+            raise ConfigError("fleet.offline_after_s: must be longer than stale_after_s")
+
+
+@dataclass(frozen=True, slots=True)
+class OperationsConfig:
+    """Alerts, the back office's counts and the dashboard's metrics."""
+
+    max_alerts: int = 10_000
+    # dashboard_update at most this often, and only when a metric changed.
+    dashboard_interval_s: float = 0.5
+    # Revenue counts the current day in this UTC offset (Dubai: +4, no daylight saving).
+    utc_offset_h: float = 4.0
+    max_expenses: int = 100_000
+    max_orders: int = 100_000
+
+    def __post_init__(self) -> None:
+        _positive(self, "operations", "max_alerts", "dashboard_interval_s", "max_expenses",
+                  "max_orders")
+        if not -12 <= self.utc_offset_h <= 14:
+            raise ConfigError("operations.utc_offset_h: must be between -12 and 14")
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryConfig:
     """What channels keep for clients that reconnect (SSE ``Last-Event-ID``, Socket.IO
     connection-state recovery). A client that missed more than was kept is told so."""
@@ -189,8 +240,11 @@ class Config:
     riders: RidersConfig = field(default_factory=RidersConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+    operations: OperationsConfig = field(default_factory=OperationsConfig)
     api: ApiConfig = field(default_factory=lambda: ApiConfig())
     sse: SseConfig = field(default_factory=lambda: SseConfig())
+    outbox: OutboxConfig = field(default_factory=lambda: OutboxConfig())
 
     @classmethod
     def from_sources(
@@ -304,7 +358,7 @@ def _positive(obj: object, section: str, *names: str) -> None:
             raise ConfigError(f"{section}.{name}: must be positive, got {value!r}")
 
 
-API_SCOPES = ("publish", "history")
+API_SCOPES = ("publish", "history", "read", "geofences", "alerts", "outbox")
 _KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -320,7 +374,8 @@ class ApiConfig:
 
     # Key name -> hex SHA-256 of the key.
     keys: Mapping[str, str] = field(default_factory=dict)
-    # Key name -> its scopes: "publish" and/or "history". Every key needs an entry.
+    # Key name -> its scopes: "publish", "history", "read" (fleet and dashboard),
+    # "geofences" (manage them), "alerts" (list and acknowledge). Every key needs an entry.
     scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Key name -> channels it may use: exact names or prefixes ending in ":" ("user:");
     # a key without an entry may use every channel.
@@ -377,3 +432,93 @@ class SseConfig:
     def __post_init__(self) -> None:
         _positive(self, "sse", "heartbeat_s", "retry_ms", "shutdown_retry_ms", "ticket_ttl_s",
                   "max_tickets", "max_channels")
+
+
+# One condition of an outbox route on the event's data: a dotted path, "=", a value (JSON, or a
+# bare word taken as a string). The outbox's rules parse conditions with this same pattern.
+OUTBOX_CONDITION = re.compile(
+    r"\s*(?P<path>[A-Za-z_$][\w$-]*(?:\.[\w$-]+)*)\s*=\s*(?P<value>\S(?:.*\S)?)\s*")
+_ROUTE_NAME = _KEY_NAME
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxConfig:
+    """The durable outbox: which published events are forwarded to which webhook (n8n), and
+    how deliveries are retried.
+
+    Routes are named; ``urls`` defines them and the other tables refer to them by name, the
+    way ``[api]`` describes keys (the TOML loader expresses tables of values, not arrays of
+    tables). A route takes an event when every condition it has holds: the event name is in
+    ``events``; one of the event's channels is in ``channels`` (exact, or a prefix ending in
+    ":") or is ``role:<r>`` for a role in ``roles``; every ``match`` condition on its data
+    holds. A route without conditions takes every event. The outbox is off when
+    ``enabled`` is false or no route is configured.
+    """
+
+    enabled: bool = True
+    # The SQLite file; empty: ``outbox.sqlite3`` in the state directory.
+    path: str = ""
+    concurrency: int = 4
+    timeout_s: float = 10.0
+    # The retry budget: whichever runs out first sends the delivery to the dead letters.
+    max_attempts: int = 12
+    max_age_s: float = 24 * 3600.0
+    # Full jitter: a retry waits a random time up to min(backoff_cap_s, backoff_base_s * 2^n).
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 300.0
+    # A Retry-After header is honoured up to this long.
+    retry_after_cap_s: float = 600.0
+    # Deliveries waiting (rows); publishing past it answers 503.
+    max_backlog: int = 100_000
+    # The largest the SQLite file may grow, in bytes (0: as large as the disk allows). At the
+    # limit, as on a full disk, publishing answers 503 and /readyz says why.
+    max_file_bytes: int = 0
+    # How often the queue is read when nothing is due sooner (it also sees replays and
+    # rows added by another process this soon).
+    poll_interval_s: float = 1.0
+    # How long a write waits for another connection's lock before it fails.
+    busy_timeout_ms: int = 2000
+    # At shutdown, deliveries in flight get this long to finish (the rest are sent again
+    # after the restart).
+    close_grace_s: float = 5.0
+    # Route name -> webhook URL (http or https).
+    urls: Mapping[str, str] = field(default_factory=dict)
+    # Route name -> HMAC-SHA256 secret signing its deliveries; every route needs one.
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    # Route name -> event names; channels (or prefixes ending in ":"); roles; data conditions
+    # ("status = approved", "rider.zone = marina"). No entry: no condition of that kind.
+    events: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    channels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    match: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and bool(self.urls)
+
+    def __post_init__(self) -> None:
+        _positive(self, "outbox", "concurrency", "timeout_s", "max_attempts", "max_age_s",
+                  "backoff_base_s", "backoff_cap_s", "retry_after_cap_s", "max_backlog",
+                  "poll_interval_s", "busy_timeout_ms", "close_grace_s")
+        if self.backoff_cap_s < self.backoff_base_s:
+            raise ConfigError("outbox.backoff_cap_s: must be at least backoff_base_s")
+        for name, url in self.urls.items():
+            if not _ROUTE_NAME.fullmatch(name):
+                raise ConfigError(f"outbox.urls.{name}: route names are 1-64 characters of "
+                                  "A-Z a-z 0-9 _ . -")
+            if not re.fullmatch(r"https?://[^\s/?#]+(?:[/?#]\S*)?", url):
+                raise ConfigError(f"outbox.urls.{name}: expected an http(s) URL, got {url!r}")
+            if not self.secrets.get(name):
+                raise ConfigError(f"outbox.secrets.{name}: every route needs a signing secret")
+        for table in ("secrets", "events", "channels", "roles", "match"):
+            for name, value in getattr(self, table).items():
+                if name not in self.urls:
+                    raise ConfigError(f"outbox.{table}.{name}: no such route in outbox.urls")
+                if table != "secrets" and (not value or not all(value)):
+                    raise ConfigError(f"outbox.{table}.{name}: expected a list of non-empty "
+                                      "values (leave the route out to drop the condition)")
+        for name, conditions in self.match.items():
+            for condition in conditions:
+                if not OUTBOX_CONDITION.fullmatch(condition):
+                    raise ConfigError(f"outbox.match.{name}: expected 'field = value' "
+                                      f"(dotted paths allowed), got {condition!r}")

@@ -184,3 +184,32 @@ class TooManyRequests(RateLimited):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+# Inbound webhooks (n8n, Firebase Cloud Functions).
+
+
+class SignatureInvalid(AuthenticationError):
+    """A webhook's signature or shared secret is missing, malformed, wrong or too old."""
+
+    code = "signature_invalid"
+
+
+class ReplayedRequest(GatewayError):
+    """A correctly signed webhook request came again, byte for byte, within the window.
+
+    409, not 401: the request is authentic, so "unauthenticated" would send its sender
+    hunting for a wrong secret; "conflict" says it was already accepted once, and senders
+    treat it as permanent (no retry storm)."""
+
+    code = "replayed"
+    http_status = 409
+
+
+class ReplayWindowFull(GatewayError):
+    """More signed webhook requests arrived within the replay window than the gateway
+    remembers; refused rather than accepted unchecked, and worth retrying shortly."""
+
+    code = "replay_window_full"
+    http_status = 503
+    temporary = True

@@ -39,7 +39,8 @@ def served_url() -> Iterator[str]:
 
 
 @pytest.mark.parametrize("operation_id", ["publishToChannel", "publishToUser", "publishToRole",
-                                          "readHistory", "openapi"])
+                                          "readHistory", "openapi", "outboxStats",
+                                          "outboxDeadLetters", "outboxReplay"])
 def test_responses_match_the_description(served_url: str, operation_id: str) -> None:
     # Loaded from the gateway, so what is checked is the document it serves.
     api = schemathesis.openapi.from_url(f"{served_url}/api/v1/openapi.json")
@@ -60,4 +61,5 @@ def test_the_document_is_openapi_3_1_and_lists_every_route(served_url: str) -> N
     assert set(document["paths"]) == {
         "/api/v1/channels/{channel}/events", "/api/v1/users/{uid}/events",
         "/api/v1/roles/{role}/events", "/api/v1/channels/{channel}/history",
-        "/api/v1/openapi.json"}
+        "/api/v1/openapi.json", "/api/v1/outbox", "/api/v1/outbox/dead-letters",
+        "/api/v1/outbox/dead-letters/{id}/replay"}

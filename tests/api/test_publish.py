@@ -30,6 +30,7 @@ async def test_a_channel_publish_reaches_its_subscribers_with_its_id(
         http: httpx.AsyncClient, listen: Listen, make_token: MakeToken) -> None:
     finance = await listen(make_token("fin-1", "finance"))
     assert (await finance.sio.call("subscribe_expense_updates", timeout=5))["ok"] is True
+    await assert_next_is(finance, "expenses_snapshot")
     response = await publish(http, "channels/expense_updates", "expense_status_change", EXPENSE)
     assert response.status_code == 202
     body = response.json()

@@ -161,13 +161,15 @@ async def test_expense_status_change_broadcast(gateway: Gateway, connect: Connec
                                                make_token: MakeToken) -> None:
     finance = await connect(make_token("fin-1", "finance"))
     await finance.sio.call("subscribe_expense_updates", timeout=5)
-    assert gateway.events is not None
-    gateway.events.broadcast_expense_update({"expenseId": "e-1", "status": "approved",
-                                             "amount": 120.5})
+    assert gateway.operations is not None
+    _, sent = await gateway.operations.change_expense(
+        {"expenseId": "e-1", "status": "approved", "amount": 120.5}, None)
     assert await finance.next_event("expense_status_change") == {
-        "expenseId": "e-1", "status": "approved", "amount": 120.5}
+        "expenseId": "e-1", "status": "approved", "amount": 120.5, "currency": "AED",
+        "updatedAt": sent["updatedAt"]}
     await finance.sio.call("unsubscribe_expense_updates", timeout=5)
-    gateway.events.broadcast_expense_update({"expenseId": "e-2", "status": "rejected"})
+    await gateway.operations.change_expense(
+        {"expenseId": "e-2", "status": "rejected", "amount": 1}, None)
     # Events on one connection arrive in order: the marker comes after anything before it.
     gateway.to_user("fin-1").emit("marker", 1)
     assert await finance.events.get() == ("marker", 1)

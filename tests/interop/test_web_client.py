@@ -83,10 +83,12 @@ async def test_connects_with_a_token_getter_and_follows_channels(
     assert update["args"] == [{"riderId": "rider-1", "latitude": 25.2, "longitude": 55.27,
                                "speed": 8, "timestamp": published["ack"]["timestamp"]}]
 
-    assert gateway.events is not None
-    gateway.events.broadcast_expense_update({"expenseId": "e-1", "status": "approved"})
+    assert gateway.operations is not None
+    await gateway.operations.change_expense(
+        {"expenseId": "e-1", "status": "approved", "amount": 20}, None)
     expense = await web.expect("ops", "event", event="expense_status_change")
-    assert expense["args"] == [{"expenseId": "e-1", "status": "approved"}]
+    (data,) = expense["args"]
+    assert (data["expenseId"], data["status"], data["amount"]) == ("e-1", "approved", 20)
 
 
 async def test_the_servers_refusals_reach_the_caller(
@@ -188,10 +190,11 @@ async def test_a_server_disconnect_reconnects_with_a_fresh_token(
     assert web.token_requests("ops") == [False, True]
     await web.expect("ops", "subscribed")
 
-    assert gateway.events is not None
-    gateway.events.broadcast_expense_update({"expenseId": "e-2", "status": "paid"})
+    assert gateway.operations is not None
+    await gateway.operations.change_expense(
+        {"expenseId": "e-2", "status": "paid", "amount": 5}, None)
     received = await web.expect("ops", "event", event="expense_status_change")
-    assert received["args"] == [{"expenseId": "e-2", "status": "paid"}]
+    assert [(a["expenseId"], a["status"]) for a in received["args"]] == [("e-2", "paid")]
 
 
 async def expire_control(web: WebClientDriver, gateway: Gateway, token: str) -> None:

@@ -6,14 +6,27 @@ import asyncio
 import json
 import re
 import socket
+from typing import Any
+
+import pytest
 
 from tests.conftest import MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.app import Gateway
+from yellowbox_realtime.config import Config
 from yellowbox_realtime.protocol.sse import EventStreamParser
 
 from .ssereader import client, open_stream
 
 HEARTBEAT = re.compile(rb"\n\n:\n\n")
+
+
+@pytest.fixture
+def make_gateway(make_gateway: MakeGateway) -> MakeGateway:
+    """Streams on their own: without the Yellow Box operations, no snapshots start the
+    streams and nothing else subscribes to their channels."""
+    async def make(config: Config | None = None, **kwargs: Any) -> Gateway:
+        return await make_gateway(config, yellowbox_events=False, **kwargs)
+    return make
 
 
 async def test_every_stream_gets_heartbeat_comments(make_gateway: MakeGateway,

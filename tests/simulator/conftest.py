@@ -17,11 +17,22 @@ TIMEOUT = 15.0
 
 
 class Watcher:
-    """An operations client counting ``rider_location_update`` per rider."""
+    """An operations client counting ``rider_location_update`` per rider, and keeping the
+    alerts operations receive."""
 
     def __init__(self) -> None:
         self.seen: Counter[str] = Counter()
+        self.alerts: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._waiters: list[tuple[Callable[[Counter[str]], bool], asyncio.Event]] = []
+
+    def alert(self, data: dict[str, Any], *_offset: Any) -> None:
+        self.alerts.put_nowait(data)
+
+    async def next_alert(self, kind: str) -> dict[str, Any]:
+        while True:
+            alert = await asyncio.wait_for(self.alerts.get(), TIMEOUT)
+            if alert["kind"] == kind:
+                return alert
 
     def update(self, data: dict[str, Any], *_offset: Any) -> None:
         self.seen[data["riderId"]] += 1
@@ -47,6 +58,7 @@ async def watcher(gateway: Gateway, make_token: MakeToken) -> AsyncIterator[Watc
     watching = Watcher()
     client = Client(gateway.url, get_token)
     client.on("rider_location_update", watching.update)
+    client.on("alert", watching.alert)
     await client.connect()
     await client.subscribe("rider_locations")
     yield watching

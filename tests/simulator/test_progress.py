@@ -31,7 +31,7 @@ def test_on_a_terminal_the_line_is_redrawn_in_place_and_ended_at_the_finish() ->
     text = stream.getvalue()
     assert text.count(REDRAW) == 3
     assert text.count("\n") == 1
-    assert text.endswith("published 1  acked 0  refused 0  reconnects 0  sos 0\n")
+    assert text.endswith("published 1  acked 0  refused 0  reconnects 0  sos 0  geofences 0\n")
 
 
 def test_in_a_pipe_each_draw_is_a_plain_line() -> None:

@@ -15,7 +15,9 @@ from tests.conftest import DEV_SECRET
 from tests.simulator.conftest import TIMEOUT, Watcher
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.client import Backoff
+from yellowbox_realtime.core.hub import Outgoing, Sink
 from yellowbox_realtime.server.sockets import Socket
+from yellowbox_realtime.simulator.geofences import demo_fences
 from yellowbox_realtime.simulator.progress import Counters
 from yellowbox_realtime.simulator.riders import Rider, build_fleet
 from yellowbox_realtime.simulator.run import Simulation
@@ -66,22 +68,51 @@ async def test_every_rider_is_seen_by_operations_and_the_run_stops_cleanly(
     await asyncio.wait_for(departures.all_gone.wait(), TIMEOUT)
 
 
-async def test_the_sos_is_refused_by_todays_gateway_logged_once_and_riding_goes_on(
-        gateway: Gateway, watcher: Watcher, caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_sos_reaches_operations_as_a_critical_alert_and_riding_goes_on(
+        gateway: Gateway, watcher: Watcher) -> None:
     (rider,) = build_fleet(1, seed=2)
     rider = dataclasses.replace(rider, sos_at=0.0)
     simulation = Simulation(gateway.url, DEV_SECRET, [rider], rate=5.0)
 
-    with caplog.at_level(logging.WARNING, logger="yellowbox_realtime.simulator"):
-        # The SOS goes before the first position, so later positions mean it was answered.
-        counts = await ride(simulation, lambda: watcher.until(
-            lambda seen: seen[rider.uid] >= 3))
+    # The SOS goes before the first position, so later positions mean it was answered.
+    counts = await ride(simulation, lambda: watcher.until(
+        lambda seen: seen[rider.uid] >= 3))
 
     assert counts.sos_sent == 1
-    refusals = [record.getMessage() for record in caplog.records
-                if "rider_sos" in record.getMessage()]
-    assert len(refusals) == 1
-    assert "unknown event" in refusals[0]
+    alert = await watcher.next_alert("sos")
+    assert (alert["riderId"], alert["severity"]) == (rider.uid, "critical")
+
+
+class FenceUpdates:
+    """A subscriber of the gateway's ``geofences`` channel, counting fence updates."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.count = 0
+        self.all_in = asyncio.Event()
+
+    def deliver(self, message: Outgoing) -> None:
+        if message.event == "geofence_update":
+            self.count += 1
+            if self.count >= self.expected:
+                self.all_in.set()
+
+    @property
+    def sink(self) -> Sink:
+        return self.deliver
+
+
+async def test_the_demo_geofences_are_put_on_the_gateway(gateway: Gateway) -> None:
+    updates = FenceUpdates(len(demo_fences()))
+    gateway.hub.subscribe("geofences", updates)
+    simulation = Simulation(gateway.url, DEV_SECRET, build_fleet(1, seed=3), rate=5.0)
+
+    await ride(simulation, lambda: asyncio.wait_for(updates.all_in.wait(), TIMEOUT))
+
+    assert gateway.operations is not None
+    kinds = {f.id: f.kind for f in gateway.operations.geofences.fences()}
+    assert kinds == {"dubai-marina": "zone", "downtown-dubai": "zone", "business-bay": "no_go",
+                     "deira": "zone", "al-quoz-depot": "depot"}
 
 
 async def test_a_silent_rider_publishes_nothing_while_the_others_ride_on(

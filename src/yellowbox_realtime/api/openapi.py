@@ -71,9 +71,100 @@ def _publish_operation(summary: str, operation_id: str, param: dict[str, Any],
                 "415": _error("The body is not application/json."),
                 "422": _error("The body is JSON but not a publishable event: its shape, an "
                               "invalid or reserved event name."),
+                "503": _error("The event is for n8n (an outbox route takes it) and the outbox "
+                              "cannot take it now (`outbox_full`, `outbox_unavailable`); "
+                              "retry with the same Idempotency-Key."),
             },
         },
     }
+
+
+_OUTBOX_ERRORS = {
+    **_AUTH_ERRORS,
+    "403": _error("The key lacks the `outbox` scope."),
+    "404": _error("The outbox is off (no routes configured), or no such dead letter."),
+    "503": _error("The outbox's store cannot be read or written now."),
+}
+
+
+def _outbox_paths() -> dict[str, Any]:
+    def json_response(description: str, schema: str) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+    return {
+        "/api/v1/outbox": {"get": {
+            "summary": "The outbox's state", "operationId": "outboxStats",
+            "description": "Deliveries waiting for n8n and their age, requests in flight, "
+                           "dead letters, the last error. Needs the `outbox` scope.",
+            "responses": {"200": json_response("The state.", "OutboxStats"),
+                          **_OUTBOX_ERRORS},
+        }},
+        "/api/v1/outbox/dead-letters": {"get": {
+            "summary": "Dead letters, newest first", "operationId": "outboxDeadLetters",
+            "description": "Deliveries given up on: a permanent answer (4xx other than 408 "
+                           "and 429) or an exhausted retry budget.",
+            "parameters": [{"name": "limit", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 1,
+                                       "maximum": MAX_LIMIT, "default": 100}}],
+            "responses": {"200": json_response("The dead letters.", "DeadLetters"),
+                          "400": _error("Invalid `limit`."), **_OUTBOX_ERRORS},
+        }},
+        "/api/v1/outbox/dead-letters/{id}/replay": {"post": {
+            "summary": "Send a dead letter again", "operationId": "outboxReplay",
+            "description": "Queues the dead letter again with a fresh retry budget.",
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}],
+            "responses": {"202": json_response("Queued.", "Replayed"),
+                          "400": _error("Invalid id."), **_OUTBOX_ERRORS},
+        }},
+    }
+
+
+_OUTBOX_SCHEMAS: dict[str, Any] = {
+    "OutboxStats": {
+        "type": "object",
+        "required": ["backlog", "oldestAgeS", "inFlight", "deadLetters", "delivered",
+                     "dropped", "queued", "lastError", "storeError", "routes"],
+        "properties": {
+            "backlog": {"type": "integer"},
+            "oldestAgeS": {"type": ["number", "null"]},
+            "inFlight": {"type": "integer"},
+            "deadLetters": {"type": "integer"},
+            "delivered": {"type": "integer", "description": "Since the gateway started."},
+            "dropped": {"type": "integer",
+                        "description": "Socket.IO events that could not be queued."},
+            "queued": {"type": "integer", "description": "Waiting for the next batch write."},
+            "lastError": {"oneOf": [{"type": "null"}, {
+                "type": "object", "required": ["at", "route", "message"],
+                "properties": {"at": {"type": "string", "format": "date-time"},
+                               "route": {"type": "string"},
+                               "message": {"type": "string"}}}]},
+            "storeError": {"type": ["string", "null"]},
+            "routes": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "DeadLetters": {
+        "type": "object", "required": ["deadLetters"],
+        "properties": {"deadLetters": {"type": "array", "items": {
+            "type": "object",
+            "required": ["id", "route", "eventId", "attempts", "createdAt", "failedAt",
+                         "lastStatus", "lastError", "body"],
+            "properties": {
+                "id": {"type": "integer"}, "route": {"type": "string"},
+                "eventId": {"type": "string"}, "attempts": {"type": "integer"},
+                "createdAt": {"type": "string", "format": "date-time"},
+                "failedAt": {"type": "string", "format": "date-time"},
+                "lastStatus": {"type": ["integer", "null"]},
+                "lastError": {"type": "string"},
+                "body": {"description": "The JSON body the webhook was sent."},
+            }}}},
+    },
+    "Replayed": {
+        "type": "object", "required": ["deadLetter", "delivery"],
+        "properties": {"deadLetter": {"type": "integer"}, "delivery": {"type": "integer"}},
+    },
+}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -125,6 +216,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            **_outbox_paths(),
             "/api/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -193,6 +285,7 @@ def openapi_document() -> dict[str, Any]:
                         "publishedAt": {"type": "string", "format": "date-time"},
                     },
                 },
+                **_OUTBOX_SCHEMAS,
                 "Error": {
                     "type": "object",
                     "required": ["error"],

@@ -108,7 +108,7 @@ class PublishApi:
         entries = recovery.entries[:limit]
         more = len(recovery.entries) > limit
         # Paging: the next read starts after the last entry returned.
-        position = entries[-1].id if more else _format(recovery.position)
+        position = entries[-1].id if more else str(recovery.position)
         wall_offset = self._wall_clock() - self._clock()
         return JSONResponse({
             "entries": [_entry(e, wall_offset) for e in entries],
@@ -137,7 +137,7 @@ class PublishApi:
             self._claim(scoped_key, _fingerprint(channel, body))
         position = await self.broker.publish([channel], Outgoing(body.event, (body.data,), "/"),
                                              idempotency_key=scoped_key)
-        return JSONResponse({"id": _format(position), "channel": channel, "event": body.event},
+        return JSONResponse({"id": str(position), "channel": channel, "event": body.event},
                             status_code=202)
 
     def _claim(self, key: str, fingerprint: str) -> None:
@@ -164,10 +164,6 @@ class PublishApi:
 def _fingerprint(channel: str, body: EventBody) -> str:
     text = "\0".join((channel, body.event, body.encoded))
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _format(position: StreamPosition) -> str:
-    return f"{position.epoch}:{position.offset}"
 
 
 def _entry(message: Outgoing, wall_offset: float) -> dict[str, Any]:

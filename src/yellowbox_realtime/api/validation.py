@@ -17,7 +17,7 @@ from .errors import BadRequest, UnsupportedMediaType
 
 __all__ = ["MAX_EVENT_LENGTH", "RESERVED_EVENTS", "EventBody", "check_channel",
            "check_event", "check_idempotency_key", "check_role", "check_uid", "parse_body",
-           "parse_limit", "parse_since"]
+           "parse_json", "parse_limit", "parse_since"]
 
 # Channel names travel in URLs, SSE ids and Redis keys: a small charset, no "#" (which
 # separates a namespace from a room in other namespaces' channels) and no "/".
@@ -86,21 +86,26 @@ class EventBody:
     encoded: str
 
 
-def parse_body(content_type: str | None, body: bytes, max_payload: int) -> EventBody:
-    """``{"event": ..., "data": ...}`` from a JSON request body."""
+def parse_json(content_type: str | None, body: bytes) -> Any:
+    """A JSON request body (``application/json``, UTF-8, no NaN or Infinity)."""
     media_type = (content_type or "").partition(";")[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedMediaType(
             f"the body must be application/json, got {media_type or 'no Content-Type'}; "
             "binary payloads cannot be published through the API")
     try:
-        document = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError as exc:
         raise BadRequest("the body is not valid UTF-8") from exc
     except RecursionError as exc:
         raise BadRequest("the body is nested too deeply") from exc
     except ValueError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+
+
+def parse_body(content_type: str | None, body: bytes, max_payload: int) -> EventBody:
+    """``{"event": ..., "data": ...}`` from a JSON request body."""
+    document = parse_json(content_type, body)
     if not isinstance(document, dict):
         raise ValidationError("the body must be a JSON object {\"event\", \"data\"}")
     unknown = sorted(set(document) - {"event", "data"})

@@ -51,6 +51,10 @@ class Broker(Protocol):
     def position(self) -> StreamPosition:
         """The stream's latest position (where a client starting now begins)."""
 
+    @property
+    def published(self) -> int:
+        """How many events this node has published since it started (a counter for rates)."""
+
     async def close(self) -> None: ...
 
 
@@ -76,6 +80,11 @@ class MemoryBroker:
         self._window = idempotency_window_s
         self._max_keys = max_idempotency_keys
         self._keys: OrderedDict[str, tuple[float, StreamPosition]] = OrderedDict()
+        self._published = 0
+
+    @property
+    def published(self) -> int:
+        return self._published
 
     def publish_nowait(self, channels: Sequence[str], message: Outgoing,
                        exclude: frozenset[Subscriber] = frozenset()) -> None:
@@ -83,6 +92,7 @@ class MemoryBroker:
         now = self._clock()
         message.place(history.epoch, history.next_offset(), now, stamped=self._stamp)
         history.append(channels, message, now)
+        self._published += 1
         self.hub.publish(channels, message, exclude)
 
     async def publish(self, channels: Sequence[str], message: Outgoing, *,

@@ -1,8 +1,11 @@
 """Authorization as one declarative table.
 
-Which role may subscribe to which channel, and publish which event. The seed's rules are the
-defaults: riders publish their own location; admin and operations see rider locations;
-admin, finance and operations see expense updates. Personal channels need no rule:
+Which role may subscribe to which channel, and publish which event (or take which action
+through the HTTP API with their own token). The seed's rules are the defaults: riders publish
+their own location; admin and operations see rider locations; admin, finance and operations
+see expense updates. Beyond the seed: riders raise an SOS; admin and operations watch the
+fleet, alerts and geofences, acknowledge alerts and manage geofences; finance and admin
+change expenses. Personal channels need no rule:
 ``user:<uid>`` is readable by that user only and ``role:<role>`` by that role only.
 Configuration may replace any entry.
 """
@@ -24,10 +27,18 @@ DEFAULT_SUBSCRIBE: Mapping[str, frozenset[str]] = MappingProxyType({
     "dashboard": frozenset({"admin", "operations", "finance"}),
     "fleet": frozenset({"admin", "operations"}),
     "alerts": frozenset({"admin", "operations"}),
+    "geofences": frozenset({"admin", "operations"}),
+    "orders": frozenset({"admin", "finance", "operations"}),
 })
 
+# Events and actions, over Socket.IO or the HTTP API with a user's token alike.
 DEFAULT_PUBLISH: Mapping[str, frozenset[str]] = MappingProxyType({
     "publish_location": frozenset({"rider"}),
+    "rider_sos": frozenset({"rider"}),
+    "acknowledge_alert": frozenset({"admin", "operations"}),
+    "manage_geofences": frozenset({"admin", "operations"}),
+    "expense_status_change": frozenset({"admin", "finance"}),
+    "order_status_change": frozenset({"admin", "finance", "operations"}),
 })
 
 

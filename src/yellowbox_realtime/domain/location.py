@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import RateLimited, ValidationError
+from .wiretime import iso, parse_iso
 
 # A phone's clock may run ahead a little; a fix from further in the future is a bug.
 MAX_CLOCK_AHEAD_S = 300.0
@@ -49,8 +50,8 @@ def validate_location(payload: Any, rider_id: str, now: float,
             raise ValidationError("timestamp is in the future")
         if recorded < now - MAX_AGE_S:
             raise ValidationError("timestamp is more than a day old")
-        update["recordedAt"] = _iso(recorded)
-    update["timestamp"] = _iso(now)
+        update["recordedAt"] = iso(recorded)
+    update["timestamp"] = iso(now)
     return update
 
 
@@ -77,19 +78,14 @@ def _timestamp(value: Any) -> float:
             raise ValidationError("timestamp must be finite")
         return float(value) / 1000.0
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ValidationError("timestamp is not a valid ISO 8601 time") from exc
-        if parsed.tzinfo is None:
-            raise ValidationError("timestamp needs a time zone (e.g. a trailing Z)")
-        return parsed.timestamp()
+        return parse_iso(value, "timestamp")
     raise ValidationError("timestamp must be epoch milliseconds or an ISO 8601 string")
 
 
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+def fix_time(update: Mapping[str, Any]) -> float:
+    """When a validated update's fix was taken: the phone's ``recordedAt`` when it sent one,
+    else the time the gateway received it."""
+    return parse_iso(update.get("recordedAt") or update["timestamp"])
 
 
 class TokenBucket:

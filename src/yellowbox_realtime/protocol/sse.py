@@ -53,6 +53,10 @@ class StreamPosition:
         if isinstance(self.offset, bool) or not 0 <= self.offset < _MAX_OFFSET:
             raise ValueError(f"offset must be 0 to 2**63-1, got {self.offset!r}")
 
+    def __str__(self) -> str:
+        """``<epoch>:<offset>``, as SSE ids and the API write positions."""
+        return f"{self.epoch}:{self.offset}"
+
 
 @dataclass(frozen=True, slots=True)
 class ServerSentEvent:

@@ -22,7 +22,8 @@ def simulate(args: argparse.Namespace, secret: str, role_claim: str) -> int:
                         format=f"{prefix}%(levelname)s %(name)s: %(message)s")
     simulation = Simulation(args.url, secret, build_fleet(args.riders, args.seed),
                             rate=args.rate, role_claim=role_claim,
-                            progress=None if args.quiet else sys.stdout)
+                            progress=None if args.quiet else sys.stdout,
+                            geofences=not args.no_geofences)
     asyncio.run(_run(simulation, args.duration))
     return 0
 

@@ -18,11 +18,13 @@ class Counters:
     refused: int = 0
     reconnects: int = 0
     sos_sent: int = 0
+    geofences: int = 0
 
     def line(self, riders: int, elapsed_s: float) -> str:
         return (f"{elapsed_s:6.0f}s  riders {riders}  connected {self.connected}  "
                 f"published {self.published}  acked {self.acked}  refused {self.refused}  "
-                f"reconnects {self.reconnects}  sos {self.sos_sent}")
+                f"reconnects {self.reconnects}  sos {self.sos_sent}  "
+                f"geofences {self.geofences}")
 
 
 class Progress:

@@ -15,9 +15,12 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+import httpx
+
 from ..auth.dev import mint_dev_token
 from ..client import Backoff, Client, TokenGetter
 from ..errors import ConnectRefused, Disconnected, GatewayError, RequestRefused
+from .geofences import demo_fences, install_fences
 from .progress import Counters, Progress
 from .riders import Rider
 
@@ -29,7 +32,8 @@ SOS_EVENT = "rider_sos"
 class Simulation:
     def __init__(self, url: str, secret: str, riders: Sequence[Rider], *, rate: float = 1.0,
                  token_ttl_s: int = 3600, role_claim: str = "role",
-                 progress: TextIO | None = None, backoff: Backoff | None = None) -> None:
+                 progress: TextIO | None = None, backoff: Backoff | None = None,
+                 geofences: bool = True) -> None:
         if not rate > 0:
             raise ValueError("rate must be positive")
         self.url = url
@@ -40,6 +44,7 @@ class Simulation:
         self.role_claim = role_claim
         self.backoff = backoff or Backoff()
         self.counters = Counters()
+        self.geofences = geofences
         self.clients: dict[str, Client] = {}
         self._progress = progress
         # Messages already logged: twenty riders refused for one reason is one line.
@@ -51,6 +56,8 @@ class Simulation:
         started = loop.time()
         tasks = [loop.create_task(self._ride(rider, started, stop), name=f"sim {rider.uid}")
                  for rider in self.riders]
+        if self.geofences:
+            tasks.append(loop.create_task(self._install_fences(stop), name="sim geofences"))
         display = (Progress(self._progress, self.counters, len(self.riders))
                    if self._progress is not None else None)
         drawing = loop.create_task(display.run(started)) if display is not None else None
@@ -67,6 +74,27 @@ class Simulation:
             if display is not None:
                 display.finish(loop.time() - started)
         return self.counters
+
+    async def _install_fences(self, stop: asyncio.Event) -> None:
+        """Put the demo's geofences on the gateway, retrying until it answers."""
+        token = mint_dev_token(self.secret, "simulator", "admin", ttl_s=self.token_ttl_s,
+                               role_claim=self.role_claim)
+        attempt = 0
+        while not stop.is_set():
+            try:
+                count = await install_fences(self.url, token, demo_fences())
+            except httpx.HTTPStatusError as exc:
+                self._say_once(logging.WARNING, "geofences",
+                               f"the gateway refused the demo geofences: "
+                               f"{exc.response.status_code} {exc.response.text[:200]}")
+                return
+            except httpx.HTTPError:
+                if await _wait(stop, self.backoff.delay(attempt)):
+                    return
+                attempt += 1
+                continue
+            self.counters.geofences = count
+            return
 
     # -- one rider --------------------------------------------------------------------
 
