@@ -95,8 +95,9 @@ export class AlertFeed extends Feed {
         el("span", {class: `badge severity-${severity}`}, humanize(severity)),
         el("strong", {class: "kind"}, humanize(alert.kind)),
         el("time", {datetime: alert.at}, formatTime(alert.at))),
-      alert.message ? el("p", {class: "message"}, alert.message) : null,
-      where ? el("p", {class: "meta"}, where) : null);
+      alert.message ? el("p", {class: "message"}, alert.message) : null);
+    const foot = item.appendChild(el("div", {class: "item-foot"},
+      el("p", {class: "meta"}, where)));
     if (alert.acknowledged) {
       const by = alert.acknowledgedBy ? ` by ${alert.acknowledgedBy}` : "";
       const when = alert.acknowledgedAt ? ` at ${formatTime(alert.acknowledgedAt)}` : "";
@@ -122,7 +123,8 @@ export class AlertFeed extends Feed {
         button.textContent = "Acknowledge";
       }
     });
-    item.append(el("div", {class: "item-actions"}, button), problem);
+    foot.append(button);
+    item.append(problem);
     return item;
   }
 }
