@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from fnmatch import fnmatch
 from importlib import resources
+from pathlib import Path
 
 import httpx
 import pytest
 
 from yellowbox_realtime.app import Gateway
 
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 WEB = resources.files("yellowbox_realtime") / "web"
 FILES = sorted(entry.name for entry in WEB.iterdir() if entry.name.endswith((".html", ".js",
                                                                              ".css")))
@@ -59,3 +63,12 @@ def test_nothing_is_fetched_from_outside_the_gateway(name: str) -> None:
     # Only loopback is reachable where the dashboard runs: no CDN, fonts or map tiles.
     text = (WEB / name).read_text()
     assert [url for url in ANY_URL.findall(text) if url not in NAMESPACES] == []
+
+
+def test_every_file_of_the_page_ships_in_the_package() -> None:
+    # setuptools takes non-Python files only when package-data names them.
+    patterns = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["package-data"][
+        "yellowbox_realtime"]
+    left_out = [entry.name for entry in WEB.iterdir() if entry.is_file()
+                and not any(fnmatch(f"web/{entry.name}", pattern) for pattern in patterns)]
+    assert left_out == []
