@@ -12,6 +12,9 @@ const METRES_PER_DEGREE = 111_320;
 const PADDING_PX = 28;
 const GROW_MARGIN = 0.15; // of the area's size, added when a rider falls outside it
 const LABELS_UP_TO = 40; // riders; more and the labels hide (the tooltips stay)
+// A rider label's box, estimated (measuring text would force a layout per rider).
+const LABEL_CHAR_PX = 6.2;
+const LABEL_HEIGHT_PX = 12;
 // Dubai, shown before any rider or fence has arrived.
 const DEFAULT_AREA = {south: 25.0, north: 25.33, west: 55.1, east: 55.42};
 
@@ -73,6 +76,7 @@ export class FleetMap {
     this.fences = new Map();
     this.riders = new Map();
     this.riderNodes = new Map();
+    this.drawnAt = new Map(); // riderId -> [x, y] in px
     this.alerting = new Set();
     this.area = null;
     this.width = 0;
@@ -110,6 +114,7 @@ export class FleetMap {
     this.riders = new Map(riders.map((rider) => [rider.riderId, rider]));
     for (const node of this.riderNodes.values()) node.remove();
     this.riderNodes.clear();
+    this.drawnAt.clear();
     this.fit();
   }
 
@@ -127,6 +132,7 @@ export class FleetMap {
     }
     const p = this.projection();
     for (const rider of riders) this.drawRider(this.riders.get(rider.riderId), p);
+    this.declutter();
     this.drawEmpty();
   }
 
@@ -134,6 +140,7 @@ export class FleetMap {
   setAlerting(riderIds) {
     this.alerting = new Set(riderIds);
     for (const [id, node] of this.riderNodes) node.classList.toggle("alerting", this.alerting.has(id));
+    this.declutter();
   }
 
   /** A rider crossed a fence: the fence flashes. */
@@ -205,6 +212,7 @@ export class FleetMap {
     const p = this.projection();
     for (const rider of this.riders.values()) this.drawRider(rider, p);
     this.riderLayer.classList.toggle("no-labels", this.riders.size > LABELS_UP_TO);
+    this.declutter();
     this.drawScale();
     this.drawEmpty();
   }
@@ -289,8 +297,9 @@ export class FleetMap {
     // The fix itself, for tooling and tests; the transform is where it is drawn.
     node.dataset.latitude = String(rider.latitude);
     node.dataset.longitude = String(rider.longitude);
-    node.setAttribute("transform",
-      `translate(${p.x(rider.longitude).toFixed(1)} ${p.y(rider.latitude).toFixed(1)})`);
+    const x = p.x(rider.longitude), y = p.y(rider.latitude);
+    this.drawnAt.set(rider.riderId, [x, y]);
+    node.setAttribute("transform", `translate(${x.toFixed(1)} ${y.toFixed(1)})`);
     const moving = Number.isFinite(rider.heading) && (rider.speed ?? 0) > 0.5;
     const heading = node.querySelector(".heading");
     heading.style.display = moving ? "" : "none";
@@ -300,6 +309,23 @@ export class FleetMap {
     if (rider.timestamp) parts.push(`fix ${formatTime(rider.timestamp)}`);
     node.querySelector("title").textContent = parts.join(" · ");
     node.setAttribute("aria-label", parts.join(", "));
+  }
+
+  /** Hide labels that would overlap one already placed; riders in alert are placed first. */
+  declutter() {
+    if (this.riders.size > LABELS_UP_TO) return;
+    const ids = [...this.drawnAt.keys()].sort((a, b) =>
+      Number(this.alerting.has(b)) - Number(this.alerting.has(a)) || a.localeCompare(b));
+    const placed = [];
+    for (const id of ids) {
+      const [x, y] = this.drawnAt.get(id);
+      const box = {left: x + 8, right: x + 10 + id.length * LABEL_CHAR_PX,
+                   top: y - LABEL_HEIGHT_PX + 4, bottom: y + 4};
+      const overlaps = placed.some((other) => box.left < other.right && other.left < box.right
+        && box.top < other.bottom && other.top < box.bottom);
+      this.riderNodes.get(id)?.classList.toggle("label-hidden", overlaps);
+      if (!overlaps) placed.push(box);
+    }
   }
 
   drawScale() {
