@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.conftest import KEYS, Listener, api_section, bearer
+from tests.apiclients import KEYS, Listen, Listener, api_section, bearer
 from tests.conftest import MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.app import Gateway
 
@@ -30,31 +29,14 @@ WEST, INSIDE = (25.185, 55.2585), (25.185, 55.2605)
 
 
 @pytest.fixture
-async def gateway(make_gateway: MakeGateway) -> Gateway:
+async def api_gateway(make_gateway: MakeGateway) -> Gateway:
     return await make_gateway(gateway_config(api=api_section(), fleet=FLEET,
                                              operations=OPERATIONS))
 
 
 @pytest.fixture
-async def http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-async def connect(gateway: Gateway) -> AsyncIterator[Any]:
-    listeners: list[Listener] = []
-
-    async def make(token: str) -> Listener:
-        listener = Listener()
-        listeners.append(listener)
-        await listener.sio.connect(gateway.url, auth={"token": token},
-                                   transports=["websocket"], wait_timeout=5)
-        return listener
-
-    yield make
-    for listener in listeners:
-        await listener.sio.disconnect()
+def gateway(api_gateway: Gateway) -> Gateway:
+    return api_gateway
 
 
 async def next_event(listener: Listener, name: str, timeout: float = 5.0) -> Any:
@@ -89,11 +71,11 @@ def user(token: str) -> dict[str, str]:
 
 
 async def test_a_fleet_subscriber_gets_the_snapshot_then_batches_of_moved_riders(
-        connect: Any, make_token: MakeToken) -> None:
-    rider = await connect(make_token("rider-1"))
+        listen: Listen, make_token: MakeToken) -> None:
+    rider = await listen(make_token("rider-1"))
     now = time.time()
     assert (await publish(rider, fix(25.2, 55.27, now)))["ok"] is True
-    ops = await connect(make_token("ops-1", "operations"))
+    ops = await listen(make_token("ops-1", "operations"))
     assert await ops.sio.call("subscribe_fleet", timeout=5) == {"ok": True, "channel": "fleet"}
     snapshot = await next_event(ops, "fleet_update")
     assert snapshot["type"] == "snapshot"
@@ -106,8 +88,8 @@ async def test_a_fleet_subscriber_gets_the_snapshot_then_batches_of_moved_riders
 
 
 async def test_a_fix_older_than_the_last_or_an_impossible_jump_is_refused_with_a_reason(
-        connect: Any, make_token: MakeToken) -> None:
-    rider = await connect(make_token("rider-1"))
+        listen: Listen, make_token: MakeToken) -> None:
+    rider = await listen(make_token("rider-1"))
     now = time.time()
     assert (await publish(rider, fix(25.2, 55.27, now)))["ok"] is True
     older = await publish(rider, fix(25.2, 55.27, now - 60))
@@ -120,9 +102,9 @@ async def test_a_fix_older_than_the_last_or_an_impossible_jump_is_refused_with_a
 
 
 async def test_a_silent_rider_goes_stale_then_offline_and_each_raises_an_alert(
-        connect: Any, make_token: MakeToken) -> None:
-    ops = await connect(make_token("ops-1", "operations"))
-    rider = await connect(make_token("rider-1"))
+        listen: Listen, make_token: MakeToken) -> None:
+    ops = await listen(make_token("ops-1", "operations"))
+    rider = await listen(make_token("rider-1"))
     assert (await publish(rider, fix(25.2, 55.27, time.time())))["ok"] is True
     stale = await next_matching(ops, "alert", kind="rider_stale")
     assert (stale["riderId"], stale["severity"]) == ("rider-1", "info")
@@ -131,10 +113,10 @@ async def test_a_silent_rider_goes_stale_then_offline_and_each_raises_an_alert(
 
 
 async def test_a_rider_that_disconnects_goes_offline_after_the_grace_period(
-        connect: Any, make_token: MakeToken, gateway: Gateway) -> None:
-    ops = await connect(make_token("ops-1", "operations"))
+        listen: Listen, make_token: MakeToken, gateway: Gateway) -> None:
+    ops = await listen(make_token("ops-1", "operations"))
     await ops.sio.call("subscribe_fleet", timeout=5)
-    rider = await connect(make_token("rider-2"))
+    rider = await listen(make_token("rider-2"))
     assert (await publish(rider, fix(25.2, 55.27, time.time())))["ok"] is True
     await next_matching(ops, "fleet_update", type="batch")
     await rider.sio.disconnect()
@@ -151,10 +133,10 @@ async def test_a_rider_that_disconnects_goes_offline_after_the_grace_period(
 
 
 async def test_an_sos_alerts_operations_and_one_of_them_acknowledges_it(
-        connect: Any, make_token: MakeToken, http: httpx.AsyncClient) -> None:
-    ops = await connect(make_token("ops-1", "operations"))
-    admin = await connect(make_token("admin-1", "admin"))
-    rider = await connect(make_token("rider-1"))
+        listen: Listen, make_token: MakeToken, http: httpx.AsyncClient) -> None:
+    ops = await listen(make_token("ops-1", "operations"))
+    admin = await listen(make_token("admin-1", "admin"))
+    rider = await listen(make_token("rider-1"))
     answer = await rider.sio.call("rider_sos", {"latitude": 25.2, "longitude": 55.27,
                                                 "message": "fell off the bike"}, timeout=5)
     assert answer["ok"] is True
@@ -181,8 +163,8 @@ async def test_an_sos_alerts_operations_and_one_of_them_acknowledges_it(
 
 
 async def test_acknowledging_over_http_needs_the_role_and_a_known_alert(
-        connect: Any, make_token: MakeToken, http: httpx.AsyncClient) -> None:
-    rider = await connect(make_token("rider-1"))
+        listen: Listen, make_token: MakeToken, http: httpx.AsyncClient) -> None:
+    rider = await listen(make_token("rider-1"))
     answer = await rider.sio.call("rider_sos", {"latitude": 25.2, "longitude": 55.27},
                                   timeout=5)
     path = f"/api/v1/alerts/{answer['alertId']}/ack"
@@ -202,8 +184,8 @@ async def test_acknowledging_over_http_needs_the_role_and_a_known_alert(
 
 
 async def test_a_rider_may_not_acknowledge_and_an_sos_needs_a_position(
-        connect: Any, make_token: MakeToken) -> None:
-    rider = await connect(make_token("rider-1"))
+        listen: Listen, make_token: MakeToken) -> None:
+    rider = await listen(make_token("rider-1"))
     refused = await rider.sio.call("acknowledge_alert", {"alertId": "al_x"}, timeout=5)
     assert (refused["ok"], refused["code"]) == (False, "forbidden")
     invalid = await rider.sio.call("rider_sos", {"latitude": 95, "longitude": 55}, timeout=5)
@@ -212,9 +194,9 @@ async def test_a_rider_may_not_acknowledge_and_an_sos_needs_a_position(
 
 
 async def test_speeding_raises_one_alert_per_episode(
-        connect: Any, make_token: MakeToken) -> None:
-    ops = await connect(make_token("ops-1", "operations"))
-    rider = await connect(make_token("rider-1"))
+        listen: Listen, make_token: MakeToken) -> None:
+    ops = await listen(make_token("ops-1", "operations"))
+    rider = await listen(make_token("rider-1"))
     now = time.time()
     speeds = [25.0, 26.0, 10.0, 24.0]
     for i, speed in enumerate(speeds):
@@ -230,17 +212,17 @@ async def test_speeding_raises_one_alert_per_episode(
 
 
 async def test_entering_a_no_go_area_is_a_breach_and_every_crossing_an_event(
-        connect: Any, make_token: MakeToken, http: httpx.AsyncClient) -> None:
+        listen: Listen, make_token: MakeToken, http: httpx.AsyncClient) -> None:
     ops_token = make_token("ops-1", "operations")
     created = await http.put("/api/v1/geofences/works", headers=user(ops_token), json={
         "name": "Road works", "kind": "no_go", "polygon": SQUARE})
     assert created.status_code == 201, created.text
-    ops = await connect(ops_token)
+    ops = await listen(ops_token)
     assert (await ops.sio.call("subscribe_geofences", timeout=5))["ok"] is True
     snapshot = await next_event(ops, "geofences_snapshot")
     assert [f["id"] for f in snapshot["fences"]] == ["works"]
 
-    rider = await connect(make_token("rider-1"))
+    rider = await listen(make_token("rider-1"))
     now = time.time()
     for i, (lat, lon) in enumerate([WEST, INSIDE, WEST]):
         assert (await publish(rider, fix(lat, lon, now + i * 10)))["ok"] is True
@@ -309,13 +291,13 @@ async def test_geofences_from_the_api_survive_a_restart_in_the_geofences_file(
 
 
 async def test_an_expense_change_reaches_finance_the_rider_and_the_metrics(
-        connect: Any, make_token: MakeToken, http: httpx.AsyncClient) -> None:
-    finance = await connect(make_token("fin-1", "finance"))
+        listen: Listen, make_token: MakeToken, http: httpx.AsyncClient) -> None:
+    finance = await listen(make_token("fin-1", "finance"))
     assert (await finance.sio.call("subscribe_expense_updates", timeout=5))["ok"] is True
     await finance.sio.call("subscribe_dashboard", timeout=5)
     first = await next_event(finance, "dashboard_metrics")
     assert first["expenses"] == {"pending": 0, "approvedTotal": {"AED": 0.0}}
-    rider = await connect(make_token("rider-7"))
+    rider = await listen(make_token("rider-7"))
 
     body = {"expenseId": "exp-1", "status": "submitted", "amount": 120.5, "riderId": "rider-7"}
     headers = user(make_token("fin-1", "finance"))
@@ -361,8 +343,8 @@ async def test_a_delivered_order_counts_once_in_todays_revenue(
 
 
 async def test_metrics_count_connections_riders_and_events(
-        connect: Any, make_token: MakeToken, http: httpx.AsyncClient) -> None:
-    rider = await connect(make_token("rider-1"))
+        listen: Listen, make_token: MakeToken, http: httpx.AsyncClient) -> None:
+    rider = await listen(make_token("rider-1"))
     await publish(rider, fix(25.2, 55.27, time.time()))
     metrics = (await http.get("/api/v1/dashboard",
                               headers=user(make_token("ops-1", "operations")))).json()

@@ -29,6 +29,7 @@ from .api.app import create_api
 from .api.operations import OperationsApi
 from .api.outbox import OutboxApi
 from .api.publish import PublishApi
+from .api.webhooks import WebhooksApi
 from .auth import build_authenticator
 from .auth.base import Authenticator
 from .config import Config, HistoryConfig
@@ -107,6 +108,10 @@ class Gateway:
             self.events.install()
             routes += OperationsApi(self.operations, self.publish_api.keys, self.authenticator,
                                     self.policy, self.publish_api.max_payload).routes()
+        # Inbound webhooks (n8n, Firebase): after the operations, to which they hand changes.
+        self.webhooks = WebhooksApi(self.broker, self.operations, self.config.webhooks,
+                                    self.publish_api.max_payload)
+        routes += self.webhooks.routes()
         self.asgi_app: ASGIApp = asgi_app or create_api(self.stats, routes, self.readiness)
         self.add_sse_snapshot(DASHBOARD, "dashboard_metrics",
                               lambda _who: self.dashboard_metrics())

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .signing import check_secrets
 
 ENV_PREFIX = "YBRT_"
 
@@ -245,6 +246,7 @@ class Config:
     api: ApiConfig = field(default_factory=lambda: ApiConfig())
     sse: SseConfig = field(default_factory=lambda: SseConfig())
     outbox: OutboxConfig = field(default_factory=lambda: OutboxConfig())
+    webhooks: WebhooksConfig = field(default_factory=lambda: WebhooksConfig())
 
     @classmethod
     def from_sources(
@@ -522,3 +524,38 @@ class OutboxConfig:
                 if not OUTBOX_CONDITION.fullmatch(condition):
                     raise ConfigError(f"outbox.match.{name}: expected 'field = value' "
                                       f"(dotted paths allowed), got {condition!r}")
+
+
+WEBHOOK_SOURCES = ("n8n", "firebase")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhooksConfig:
+    """The inbound webhooks (``POST /api/v1/webhooks/<source>``) for n8n and for Firebase
+    Cloud Functions: the secrets their senders sign with, and what a request may be.
+
+    A source without secrets is off: its endpoint answers 503 ``webhook_not_configured``.
+    """
+
+    # Source (n8n, firebase) -> the secrets currently valid for it (several while rotating).
+    secrets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Sources that may also authenticate with X-Yellowbox-Secret: <secret> instead of a
+    # signature (no replay protection beyond the event id; TLS only).
+    shared_secret: tuple[str, ...] = ()
+    # A signed request's timestamp must be within this of the gateway's clock.
+    tolerance_s: float = 300.0
+    max_body_bytes: int = 256 * 1024
+    # Signed requests remembered to refuse replays (503 beyond, until older ones go stale).
+    max_remembered: int = 100_000
+
+    def __post_init__(self) -> None:
+        _positive(self, "webhooks", "tolerance_s", "max_body_bytes", "max_remembered")
+        for source, secrets in self.secrets.items():
+            if source not in WEBHOOK_SOURCES:
+                raise ConfigError(f"webhooks.secrets.{source}: unknown source (known: "
+                                  f"{', '.join(WEBHOOK_SOURCES)})")
+            check_secrets(f"webhooks.secrets.{source}", secrets)
+        for source in self.shared_secret:
+            if source not in WEBHOOK_SOURCES:
+                raise ConfigError(f"webhooks.shared_secret: unknown source {source!r} "
+                                  f"(known: {', '.join(WEBHOOK_SOURCES)})")

@@ -213,3 +213,16 @@ class ReplayWindowFull(GatewayError):
     code = "replay_window_full"
     http_status = 503
     temporary = True
+
+
+class WebhookNotConfigured(GatewayError):
+    """An inbound webhook whose source has no secret configured.
+
+    503, not 404: the route exists, the deployment has not switched it on. Senders (Cloud
+    Functions with ``retry: true``, n8n's retries) keep a change and try again on a 5xx, so
+    events sent before the operator adds the secret are delivered once it is there rather
+    than dropped as a permanent 4xx."""
+
+    code = "webhook_not_configured"
+    http_status = 503
+    temporary = True

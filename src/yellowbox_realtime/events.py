@@ -6,7 +6,8 @@ Nothing here is special to the core; it is one application of :class:`Namespace`
 
 - every connection is in ``role:<role>`` and ``user:<uid>`` (done by the core);
 - ``subscribe_<channel>`` / ``unsubscribe_<channel>`` for ``rider_locations``,
-  ``expense_updates``, ``fleet``, ``alerts``, ``dashboard``, ``geofences`` and ``orders``
+  ``expense_updates``, ``fleet``, ``alerts``, ``dashboard``, ``geofences``, ``orders`` and
+  ``riders``
   answer ``{"ok": true, "channel": ...}`` or ``{"ok": false, "error": why}``; a channel with a
   snapshot (the fleet, alerts, metrics ...) sends it to the new subscriber first;
 - ``publish_location`` from a rider is validated, rate-limited per rider (across all of that
@@ -41,11 +42,13 @@ from .operations import (
     PRESENCE_EVENT,
     RIDER_LOCATIONS,
     RIDER_PRESENCE,
+    RIDERS,
     Operations,
 )
 from .server.sockets import Namespace, Socket, user_room
 
-SUBSCRIBABLE = (RIDER_LOCATIONS, EXPENSE_UPDATES, FLEET, ALERTS, DASHBOARD, GEOFENCES, ORDERS)
+SUBSCRIBABLE = (RIDER_LOCATIONS, EXPENSE_UPDATES, FLEET, ALERTS, DASHBOARD, GEOFENCES, ORDERS,
+                RIDERS)
 # An SOS is rare and urgent: a few in a row are let through, a stream of them is not.
 SOS_RATE_PER_S = 0.1
 SOS_BURST = 3

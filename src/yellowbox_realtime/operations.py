@@ -55,7 +55,7 @@ from .server.background import Background
 from .server.deadlines import Deadlines
 
 __all__ = ["ALERTS", "DASHBOARD", "EXPENSE_UPDATES", "FLEET", "GEOFENCES", "ORDERS",
-           "RIDER_LOCATIONS", "RIDER_PRESENCE", "Operations"]
+           "RIDERS", "RIDER_LOCATIONS", "RIDER_PRESENCE", "Operations"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ ALERTS = "alerts"
 FLEET = "fleet"
 DASHBOARD = "dashboard"
 GEOFENCES = "geofences"
+# Rider profiles as Firestore changes them (the Firebase webhook); no state kept here.
+RIDERS = "riders"
 
 LOCATION_EVENT = "rider_location_update"
 PRESENCE_EVENT = "rider_presence"
@@ -215,7 +217,7 @@ class Operations:
 
     async def put_fence(self, fence: Fence) -> bool:
         """Add or replace a fence; True if it is new."""
-        new = fence.id not in {f.id for f in self.geofences.fences()}
+        new = fence.id not in self.geofences
         await self.broker.publish([GEOFENCES], Outgoing(
             GEOFENCE_UPDATE, ({"type": "upsert", "fence": fence_to_data(fence)},)))
         return new
@@ -327,7 +329,7 @@ class Operations:
     def _fence_changed(self, data: dict[str, Any], _event_id: str) -> None:
         if data["type"] == "upsert":
             fence = fence_from_data(data["fence"])
-            if fence.id in {f.id for f in self.geofences.fences()}:
+            if fence.id in self.geofences:
                 self.geofences.replace(fence)
             else:
                 self.geofences.add(fence)

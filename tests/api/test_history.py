@@ -7,10 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.apiclients import api_section, bearer
 from tests.conftest import MakeGateway, gateway_config
 from yellowbox_realtime.app import Gateway
-
-from .conftest import api_section, bearer
 
 
 async def publish(http: httpx.AsyncClient, channel: str, event: str, data: Any) -> str:

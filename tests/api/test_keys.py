@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.apiclients import KEYS, api_section, bearer
 from tests.conftest import MakeGateway, gateway_config
 from yellowbox_realtime.api.errors import TooManyRequests
 from yellowbox_realtime.api.keys import KEY_PREFIX, KeyRing, hash_key, mint_key
@@ -15,8 +16,6 @@ from yellowbox_realtime.errors import (
     ForbiddenError,
     RateLimited,
 )
-
-from .conftest import KEYS, api_section, bearer
 
 
 def test_minted_keys_are_random_and_their_hash_is_sha256_hex() -> None:

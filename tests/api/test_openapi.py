@@ -13,10 +13,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from tests.apiclients import api_section, bearer
 from tests.conftest import DEV_SECRET, gateway_config
 from yellowbox_realtime.app import Gateway
 
-from .conftest import api_section, bearer
+WEBHOOK_SECRET = "tests-only-webhook-secret-0123456789"
 
 
 @pytest.fixture
@@ -26,7 +27,9 @@ def served_url() -> Iterator[str]:
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     # A generous rate: the test sends many requests with one key.
-    gateway = Gateway(gateway_config(api=api_section(rate_per_s=1e6, burst=1_000_000)),
+    gateway = Gateway(gateway_config(api=api_section(rate_per_s=1e6, burst=1_000_000),
+                                     webhooks={"secrets": {"n8n": [WEBHOOK_SECRET],
+                                                           "firebase": [WEBHOOK_SECRET]}}),
                       dev_secret=DEV_SECRET)
     asyncio.run_coroutine_threadsafe(gateway.start(), loop).result(10)
     try:
@@ -40,7 +43,8 @@ def served_url() -> Iterator[str]:
 
 @pytest.mark.parametrize("operation_id", ["publishToChannel", "publishToUser", "publishToRole",
                                           "readHistory", "openapi", "outboxStats",
-                                          "outboxDeadLetters", "outboxReplay"])
+                                          "outboxDeadLetters", "outboxReplay",
+                                          "webhookN8n", "webhookFirebase"])
 def test_responses_match_the_description(served_url: str, operation_id: str) -> None:
     # Loaded from the gateway, so what is checked is the document it serves.
     api = schemathesis.openapi.from_url(f"{served_url}/api/v1/openapi.json")
@@ -62,4 +66,5 @@ def test_the_document_is_openapi_3_1_and_lists_every_route(served_url: str) -> N
         "/api/v1/channels/{channel}/events", "/api/v1/users/{uid}/events",
         "/api/v1/roles/{role}/events", "/api/v1/channels/{channel}/history",
         "/api/v1/openapi.json", "/api/v1/outbox", "/api/v1/outbox/dead-letters",
-        "/api/v1/outbox/dead-letters/{id}/replay"}
+        "/api/v1/outbox/dead-letters/{id}/replay", "/api/v1/webhooks/n8n",
+        "/api/v1/webhooks/firebase"}

@@ -11,6 +11,7 @@ import httpx
 import jsonschema_rs
 import pytest
 
+from tests.apiclients import api_section, bearer
 from tests.conftest import MakeGateway, gateway_config
 from tests.outbox.conftest import SECRET, outbox_section
 from tests.outbox.receiver import Receiver
@@ -18,8 +19,6 @@ from yellowbox_realtime.api.keys import hash_key
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.outbox.retry import Outcome
 from yellowbox_realtime.outbox.worker import Settled
-
-from .conftest import api_section, bearer
 
 OPERATOR = "ybrt_test-outbox-operator-key-0123456789"
 PUBLISHER = "ybrt_test-publisher-key-0123456789"

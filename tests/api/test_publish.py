@@ -7,9 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.apiclients import BACKOFFICE, KEYS, Listen, Listener, api_section, bearer
 from tests.conftest import MakeGateway, MakeToken, gateway_config
-
-from .conftest import BACKOFFICE, KEYS, Listen, Listener, api_section, bearer
 
 EXPENSE = {"expenseId": "exp-9", "status": "approved", "amount": 120.5}
 

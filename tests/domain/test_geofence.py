@@ -231,6 +231,8 @@ def test_adding_replacing_and_removing_fences() -> None:
     assert fences.remove("sq") == first
     assert fences.inside("r") == {"c"}
     assert len(fences) == 1
+    assert "c" in fences
+    assert "sq" not in fences
 
 
 def test_the_prefilter_still_sees_a_rider_leave_from_far_away() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .n8nprocess import BIN_VARIABLE, N8n
+from .n8nprocess import BIN_VARIABLE, N8n, free_port
 
 SECRET = "whsec-n8n-tests-0123456789abcdef"
 WORKFLOW = Path(__file__).resolve().parents[2] / "docs" / "n8n" / "gateway-round-trip.json"
@@ -66,16 +66,41 @@ def receiver() -> Iterator[Receiver]:
     server.close()
 
 
-@pytest.fixture(scope="module")
-def n8n(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[N8n]:
+def n8n_binary() -> str:
     binary = os.environ.get(BIN_VARIABLE)
     if not binary:
-        pytest.skip(f"{BIN_VARIABLE} is not set: these tests need a real n8n, which CI does "
-                    "not install (see tests/n8n/README.md)")
-    instance = N8n(binary, tmp_path_factory.mktemp("n8n"), {
-        "YELLOWBOX_WEBHOOK_SECRET": SECRET, "YELLOWBOX_GATEWAY_URL": receiver.url})
+        pytest.skip(f"{BIN_VARIABLE} is not set: these tests need a real n8n (.ci/run "
+                    "installs one with scripts/install-n8n.sh; see tests/n8n/README.md)")
+    return binary
+
+
+def started_n8n(folder: Path, gateway_url: str) -> N8n:
+    """An n8n running the docs' workflow, posting its replies to ``gateway_url``."""
+    instance = N8n(n8n_binary(), folder, {
+        "YELLOWBOX_WEBHOOK_SECRET": SECRET, "YELLOWBOX_GATEWAY_URL": gateway_url})
     workflow_id = instance.import_workflow(WORKFLOW)
     instance.activate(workflow_id)
     instance.start()
+    return instance
+
+
+@pytest.fixture(scope="module")
+def n8n(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[N8n]:
+    instance = started_n8n(tmp_path_factory.mktemp("n8n"), receiver.url)
     yield instance
+    instance.stop()
+
+
+@dataclass(frozen=True)
+class N8nForGateway:
+    n8n: N8n
+    # The port the gateway must listen on: n8n posts its replies there.
+    gateway_port: int
+
+
+@pytest.fixture(scope="module")
+def n8n_for_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N8nForGateway]:
+    port = free_port()
+    instance = started_n8n(tmp_path_factory.mktemp("n8n-gw"), f"http://127.0.0.1:{port}")
+    yield N8nForGateway(instance, port)
     instance.stop()

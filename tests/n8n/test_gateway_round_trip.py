@@ -9,11 +9,8 @@ import time
 import httpx
 import pytest
 
-from yellowbox_realtime.api.webhook_auth import (
-    WebhookAuthConfig,
-    WebhookVerifier,
-    signed_headers,
-)
+from yellowbox_realtime.api.webhook_auth import WebhookAuthConfig, WebhookVerifier
+from yellowbox_realtime.signing import signed_headers
 
 from .conftest import SECRET, Receiver
 from .n8nprocess import N8n

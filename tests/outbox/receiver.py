@@ -5,6 +5,8 @@ path no workflow listens on), and a test scripts it: a queue of responses (statu
 headers such as Retry-After), a gate that holds requests unanswered (a slow n8n, requests
 in flight), and going down and coming back up on the same port. Every request is recorded
 on arrival with its signature checked, and tests wait for the requests they expect.
+``then`` is what a workflow does with a request it accepted (post an event back to the
+gateway, say); it runs before the answer, as n8n's nodes before *Respond to Webhook* do.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from yellowbox_realtime.outbox.signing import SignatureInvalid, verify
+from yellowbox_realtime.errors import SignatureInvalid
+from yellowbox_realtime.signing import verify
 
 PATH = "/webhook/yellowbox"
 
@@ -55,6 +58,7 @@ class Receiver:
         self.requests: list[Received] = []
         # Keys answered 2xx, in order (a key twice: n8n saw a duplicate and said OK twice).
         self.acknowledged: list[str] = []
+        self.then: Callable[[Received], Awaitable[None]] | None = None
         self.gate = asyncio.Event()
         self.gate.set()
         self._changed = asyncio.Condition()
@@ -111,7 +115,8 @@ class Receiver:
             ok, error = True, ""
         except SignatureInvalid as exc:
             ok, error = False, exc.message
-        self.requests.append(Received(time.monotonic(), request.path, headers, body, ok, error))
+        received = Received(time.monotonic(), request.path, headers, body, ok, error)
+        self.requests.append(received)
         await self._notify()
         await self.gate.wait()
         if request.path != PATH:
@@ -122,6 +127,8 @@ class Receiver:
         # A gateway killed while this request waited cannot read the answer: not counted.
         alive = request.transport is not None and not request.transport.is_closing()
         if 200 <= reply.status < 300 and alive:
+            if self.then is not None and ok:
+                await self.then(received)
             self.acknowledged.append(headers.get("idempotency-key", ""))
             await self._notify()
             return web.json_response({"message": "Workflow was started"},

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.conftest import BACKOFFICE, api_section, bearer
+from tests.apiclients import BACKOFFICE, api_section, bearer
 from tests.conftest import DEV_SECRET
 
 from .conftest import outbox_section

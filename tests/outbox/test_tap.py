@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.conftest import api_section, bearer
+from tests.apiclients import api_section, bearer
 from tests.conftest import MakeGateway, gateway_config
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.outbox.store import OutboxStore

@@ -167,6 +167,109 @@ _OUTBOX_SCHEMAS: dict[str, Any] = {
 }
 
 
+_SIGNATURE_HEADERS = [
+    {"name": "X-Yellowbox-Timestamp", "in": "header", "required": False,
+     "description": "Unix seconds when the request was signed; within "
+                    "`webhooks.tolerance_s` of the gateway's clock.",
+     "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"}},
+    {"name": "X-Yellowbox-Signature", "in": "header", "required": False,
+     "description": "`v1=<hex>`: HMAC-SHA256, keyed with the source's secret, of "
+                    "`<timestamp>.<raw body>`. Several comma-separated values are accepted "
+                    "(a sender rotating its secret).",
+     "schema": {"type": "string", "maxLength": 1024}},
+    {"name": "X-Yellowbox-Secret", "in": "header", "required": False,
+     "description": "The secret itself, instead of a signature: only for sources listed in "
+                    "`webhooks.shared_secret`.",
+     "schema": {"type": "string", "maxLength": 1024}},
+]
+
+
+def _webhook_operation(summary: str, operation_id: str, schema: str,
+                       description: str) -> dict[str, Any]:
+    return {"post": {
+        "summary": summary, "operationId": operation_id, "description": description,
+        # Not an API key: the request is signed with the source's webhook secret.
+        "security": [],
+        "parameters": _SIGNATURE_HEADERS,
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{schema}"}}}},
+        "responses": {
+            "202": {"description": "Accepted: published, or handed to the domain. "
+                                   "`duplicate` is true when this id was accepted before "
+                                   "(nothing is delivered again; `id` is the first one's).",
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/WebhookAccepted"}}}},
+            "400": _error("The body is not valid JSON."),
+            "401": _error("Unsigned, wrongly signed, or signed too long ago "
+                          "(`signature_invalid`)."),
+            "409": _error("This very signed request (same timestamp and body) was accepted "
+                          "already (`replayed`); sign a retry afresh."),
+            "413": _error("The body is over `webhooks.max_body_bytes`, or its data over "
+                          "what may be published."),
+            "415": _error("The body is not application/json."),
+            "422": _error("The body is JSON but not this webhook's schema, or the domain "
+                          "refused the change (an unknown status, a negative amount...)."),
+            "503": _error("The source has no secret configured (`webhook_not_configured`), "
+                          "too many signed requests to remember (`replay_window_full`), or "
+                          "the outbox cannot take the event now; retry later."),
+        },
+    }}
+
+
+def _webhook_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/webhooks/n8n": _webhook_operation(
+            "An event from n8n", "webhookN8n", "N8nEvent",
+            "Publishes `event` with `data` to `channel`, as the publish API does. "
+            "`expense_status_change` (on `expense_updates`) and `order_status_change` (on "
+            "`orders`) are the domain's changes, validated as `POST /api/v1/expenses` and "
+            "`/orders` validate them. Idempotent by `id`."),
+        "/api/v1/webhooks/firebase": _webhook_operation(
+            "A Firestore change from a Cloud Function", "webhookFirebase", "FirestoreChange",
+            "Expenses and orders become the domain's status changes; riders a "
+            "`rider_profile_change` on channel `riders`; deletes `expense_deleted`, "
+            "`order_deleted`, or a `rider_profile_change` with `change: deleted`. "
+            "Idempotent by `id`."),
+    }
+
+
+_EVENT_ID_SCHEMA = {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$",
+                    "description": "The event's id: the same on every retry."}
+
+_WEBHOOK_SCHEMAS: dict[str, Any] = {
+    "N8nEvent": {
+        "type": "object", "required": ["id", "event", "channel", "data"],
+        "additionalProperties": False,
+        "properties": {
+            "id": _EVENT_ID_SCHEMA,
+            "event": {"type": "string"},
+            "channel": {"type": "string", "pattern": _CHANNEL},
+            "data": {"description": "Any JSON value; the listener's argument."},
+        },
+    },
+    "FirestoreChange": {
+        "type": "object", "required": ["id", "type", "change", "data", "occurredAt"],
+        "additionalProperties": False,
+        "properties": {
+            "id": _EVENT_ID_SCHEMA,
+            "type": {"enum": ["expense", "rider", "order"]},
+            "change": {"enum": ["created", "updated", "deleted"]},
+            "data": {"type": "object", "required": ["documentId", "document"],
+                     "additionalProperties": False,
+                     "properties": {"documentId": {"type": "string", "minLength": 1,
+                                                   "maxLength": 128},
+                                    "document": {"type": "object"}}},
+            "occurredAt": {"type": "string", "format": "date-time"},
+        },
+    },
+    "WebhookAccepted": {
+        "type": "object", "required": ["id", "duplicate"], "additionalProperties": False,
+        "properties": {"id": {"type": "string", "pattern": _ID},
+                       "duplicate": {"type": "boolean"}},
+    },
+}
+
+
 def openapi_document() -> dict[str, Any]:
     channel = _path_param("channel", _CHANNEL, "A channel name, e.g. `alerts`, `user:42`.")
     return {
@@ -217,6 +320,7 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
             **_outbox_paths(),
+            **_webhook_paths(),
             "/api/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -286,6 +390,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 **_OUTBOX_SCHEMAS,
+                **_WEBHOOK_SCHEMAS,
                 "Error": {
                     "type": "object",
                     "required": ["error"],

@@ -14,12 +14,10 @@ as many as the memory broker remembers them.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -28,7 +26,8 @@ from starlette.routing import BaseRoute, Route
 
 from ..config import ApiConfig, ServerConfig
 from ..core.broker import Broker
-from ..core.hub import Outgoing
+from ..core.hub import Outgoing, json_data
+from ..domain.wiretime import iso
 from ..protocol.sse import StreamPosition
 from .errors import IdempotencyConflict
 from .keys import ApiKey, KeyRing
@@ -167,24 +166,9 @@ def _fingerprint(channel: str, body: EventBody) -> str:
 
 
 def _entry(message: Outgoing, wall_offset: float) -> dict[str, Any]:
-    # Like an SSE event's data: the one argument, or the list of them.
-    args = message.args
-    data = _jsonable(args[0] if len(args) == 1 else list(args))
-    published = datetime.fromtimestamp(message.published_at + wall_offset, UTC)
     return {
         "id": message.id,
         "event": message.event,
-        "data": data,
-        "publishedAt": published.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "data": json_data(message.args),
+        "publishedAt": iso(message.published_at + wall_offset),
     }
-
-
-def _jsonable(value: Any) -> Any:
-    """Binary arguments (from Socket.IO emitters) as ``{"base64": ...}``: JSON has no bytes."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value

@@ -16,8 +16,8 @@ from ..protocol.sse import StreamPosition, parse_last_event_id
 from .errors import BadRequest, UnsupportedMediaType
 
 __all__ = ["MAX_EVENT_LENGTH", "RESERVED_EVENTS", "EventBody", "check_channel",
-           "check_event", "check_idempotency_key", "check_role", "check_uid", "parse_body",
-           "parse_json", "parse_limit", "parse_since"]
+           "check_event", "check_idempotency_key", "check_role", "check_uid", "encode_data",
+           "parse_body", "parse_json", "parse_limit", "parse_since"]
 
 # Channel names travel in URLs, SSE ids and Redis keys: a small charset, no "#" (which
 # separates a namespace from a room in other namespaces' channels) and no "/".
@@ -115,8 +115,13 @@ def parse_body(content_type: str | None, body: bytes, max_payload: int) -> Event
     if "data" not in document:
         raise ValidationError("data: required (null is allowed)")
     event = check_event(document.get("event"))
+    return EventBody(event, document["data"], encode_data(document["data"], max_payload))
+
+
+def encode_data(data: Any, max_payload: int) -> str:
+    """``data`` as it will be published (compact JSON), within ``max_payload`` bytes."""
     try:
-        encoded = json.dumps(document["data"], ensure_ascii=False, separators=(",", ":"))
+        encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         encoded.encode("utf-8")
     except UnicodeEncodeError as exc:
         # A lone surrogate ("\ud800") parses but cannot be sent as UTF-8.
@@ -126,7 +131,7 @@ def parse_body(content_type: str | None, body: bytes, max_payload: int) -> Event
     if len(encoded.encode()) > max_payload:
         raise PayloadTooLarge(f"data: {len(encoded.encode())} bytes as JSON, at most "
                               f"{max_payload} may be published")
-    return EventBody(event, document["data"], encoded)
+    return encoded
 
 
 def _refuse_constant(name: str) -> Any:

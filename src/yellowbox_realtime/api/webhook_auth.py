@@ -2,12 +2,9 @@
 
 A sender proves it holds the webhook's secret in one of two ways:
 
-- **Signature** (preferred): ``X-Yellowbox-Timestamp: <Unix seconds>`` and
-  ``X-Yellowbox-Signature: v1=<hex>``, the HMAC-SHA256 keyed with the secret (UTF-8) over
-  ``"<timestamp>.<body>"``, the same format the outbox signs its deliveries with. Several
-  comma-separated signatures are accepted (a sender rotating its secret signs with both);
-  schemes other than ``v1`` are ignored. The timestamp must be within ``tolerance_s`` of the
-  gateway's clock, either way, so a captured request goes stale.
+- **Signature** (preferred): ``X-Yellowbox-Timestamp`` and ``X-Yellowbox-Signature``, the
+  format the outbox signs its deliveries with; :mod:`yellowbox_realtime.signing` owns it
+  (any configured secret may match; the timestamp within ``tolerance_s``).
 - **Shared secret** (only when ``accept_shared_secret``): ``X-Yellowbox-Secret: <secret>``.
   Easier to send from a tool that cannot compute an HMAC, weaker: the secret travels with
   every request and nothing ties it to the body or a time, so a replay is caught only by the
@@ -24,8 +21,8 @@ accepted unchecked. An endpoint that fails to process a verified request calls
 Bodies larger than ``max_body_bytes`` are refused with 413, by their declared
 ``Content-Length`` before reading and by their length after.
 
-Everything here is pure: the time is passed in, headers are a mapping looked up by lower-case
-names (as Starlette and httpx present them).
+Everything here is pure: the time is passed in, headers are a mapping looked up as
+:func:`yellowbox_realtime.signing.header` does.
 """
 
 from __future__ import annotations
@@ -33,11 +30,11 @@ from __future__ import annotations
 import hashlib
 import heapq
 import hmac
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from .. import signing
 from ..errors import (
     ConfigError,
     PayloadTooLarge,
@@ -46,42 +43,15 @@ from ..errors import (
     SignatureInvalid,
 )
 
-__all__ = ["SCHEME", "SECRET_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER",
-           "ReplayCache", "Verified", "WebhookAuthConfig", "WebhookVerifier", "sign",
-           "signed_headers"]
+__all__ = ["SECRET_HEADER", "ReplayCache", "Verified", "WebhookAuthConfig", "WebhookVerifier"]
 
-TIMESTAMP_HEADER = "x-yellowbox-timestamp"
-SIGNATURE_HEADER = "x-yellowbox-signature"
-SECRET_HEADER = "x-yellowbox-secret"
-SCHEME = "v1"
+SECRET_HEADER = "X-Yellowbox-Secret"
 
-DEFAULT_TOLERANCE_S = 300.0
+DEFAULT_TOLERANCE_S = signing.DEFAULT_TOLERANCE_S
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 DEFAULT_MAX_REMEMBERED = 100_000
-MIN_SECRET_LENGTH = 16
 
-# Unix seconds; twelve digits reach past the year 33000, and a bound keeps int() cheap.
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
-# Enough for a handful of signatures; a longer header is refused before any HMAC work.
-_MAX_SIGNATURE_HEADER = 1024
 _MAX_SECRET_HEADER = 1024
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The ``X-Yellowbox-Signature`` value for ``body`` sent at ``timestamp``: ``v1=<hex>``."""
-    return f"{SCHEME}={_digest(secret.encode(), timestamp, body).hex()}"
-
-
-def signed_headers(secret: str, body: bytes, now: float) -> dict[str, str]:
-    """The two headers that sign ``body`` at ``now`` (for senders written in Python)."""
-    timestamp = int(now)
-    return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(secret, timestamp, body)}
-
-
-def _digest(key: bytes, timestamp: int, body: bytes) -> bytes:
-    mac = hmac.new(key, f"{timestamp}.".encode(), hashlib.sha256)
-    mac.update(body)
-    return mac.digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +71,7 @@ class WebhookAuthConfig:
         """This configuration, or ConfigError naming the key under ``where`` that is wrong."""
         if not self.secrets:
             raise ConfigError(f"{where}.secrets: at least one secret is required")
-        for index, secret in enumerate(self.secrets):
-            if len(secret) < MIN_SECRET_LENGTH or secret != secret.strip():
-                raise ConfigError(
-                    f"{where}.secrets[{index}]: at least {MIN_SECRET_LENGTH} characters, "
-                    "without leading or trailing spaces (mint one with "
-                    "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+        signing.check_secrets(f"{where}.secrets", self.secrets)
         for name in ("tolerance_s", "max_body_bytes", "max_remembered"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{where}.{name}: must be positive")
@@ -168,13 +133,13 @@ class WebhookVerifier:
 
     def __init__(self, config: WebhookAuthConfig, *, where: str = "webhooks") -> None:
         self.config = config.validated(where)
-        self._keys = tuple(secret.encode() for secret in config.secrets)
-        self._secret_digests = tuple(hashlib.sha256(key).digest() for key in self._keys)
+        self._secret_digests = tuple(hashlib.sha256(secret.encode()).digest()
+                                     for secret in config.secrets)
         self._seen = ReplayCache(config.max_remembered)
 
     def check_length(self, headers: Mapping[str, str]) -> None:
         """Refuse (413) a body whose declared length is over the limit, before reading it."""
-        declared = headers.get("content-length")
+        declared = signing.header(headers, "Content-Length")
         if declared is not None and declared.strip().isdigit() and \
                 int(declared) > self.config.max_body_bytes:
             raise self._too_large()
@@ -185,11 +150,11 @@ class WebhookVerifier:
         A signed request that verifies is remembered as seen; see :meth:`release`."""
         if len(body) > self.config.max_body_bytes:
             raise self._too_large()
-        timestamp = headers.get(TIMESTAMP_HEADER)
-        signature = headers.get(SIGNATURE_HEADER)
-        if timestamp is not None or signature is not None:
-            return self._verify_signature(timestamp, signature, body, now)
-        secret = headers.get(SECRET_HEADER)
+        signed = signing.header(headers, signing.TIMESTAMP_HEADER) is not None or \
+            signing.header(headers, signing.SIGNATURE_HEADER) is not None
+        if signed:
+            return self._verify_signature(headers, body, now)
+        secret = signing.header(headers, SECRET_HEADER)
         if secret is not None:
             return self._verify_secret(secret)
         if self.config.accept_shared_secret:
@@ -204,37 +169,11 @@ class WebhookVerifier:
         if verified.replay_key is not None:
             self._seen.discard(verified.replay_key)
 
-    def _verify_signature(self, raw_timestamp: str | None, raw_signature: str | None,
-                          body: bytes, now: float) -> Verified:
-        if raw_timestamp is None or raw_signature is None:
-            raise SignatureInvalid("a signed request needs both X-Yellowbox-Timestamp and "
-                                   "X-Yellowbox-Signature")
-        raw_timestamp = raw_timestamp.strip()
-        if not _TIMESTAMP.fullmatch(raw_timestamp):
-            raise SignatureInvalid("X-Yellowbox-Timestamp must be Unix seconds (digits only)")
-        timestamp = int(raw_timestamp)
+    def _verify_signature(self, headers: Mapping[str, str], body: bytes,
+                          now: float) -> Verified:
         tolerance = self.config.tolerance_s
-        if abs(now - timestamp) > tolerance:
-            raise SignatureInvalid(
-                f"X-Yellowbox-Timestamp is more than {tolerance:g}s away from the gateway's "
-                "clock: a replayed request, or the sender's clock is wrong")
-        if len(raw_signature) > _MAX_SIGNATURE_HEADER:
-            raise SignatureInvalid("X-Yellowbox-Signature is too long")
-        candidates = [value.strip().lower().encode()
-                      for scheme, sep, value in (part.strip().partition("=")
-                                                 for part in raw_signature.split(","))
-                      if sep and scheme == SCHEME]
-        if not candidates:
-            raise SignatureInvalid(f"X-Yellowbox-Signature must be '{SCHEME}=<hex>'")
-        expected = [_digest(key, timestamp, body).hex().encode() for key in self._keys]
-        # Every pair is compared: the time taken says nothing about which was close.
-        matched = False
-        for candidate in candidates:
-            for digest in expected:
-                matched |= hmac.compare_digest(candidate, digest)
-        if not matched:
-            raise SignatureInvalid("the signature does not match the timestamp and body "
-                                   "(wrong secret, or the body changed on the way)")
+        timestamp = signing.verify(self.config.secrets, headers, body, now, tolerance)
+        # Whichever secret signed it, and however its signatures are arranged: one request.
         replay_key = hashlib.sha256(f"{timestamp}.".encode() + body).digest()
         if not self._seen.add(replay_key, timestamp + tolerance, now):
             raise ReplayedRequest("this signed request was already received (same timestamp "

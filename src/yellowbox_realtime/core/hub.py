@@ -109,6 +109,23 @@ class Outgoing:
         return self._sse
 
 
+def json_data(args: Sequence[Any]) -> Any:
+    """The data of an event with these arguments as JSON carries it (the history API, the
+    outbox's webhooks): the one argument, or the list of them; bytes as ``{"base64": ...}``,
+    since JSON has none."""
+    return _jsonable(args[0] if len(args) == 1 else list(args))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
 Sink = Callable[[Outgoing], None]
 
 

@@ -29,6 +29,8 @@ DEFAULT_SUBSCRIBE: Mapping[str, frozenset[str]] = MappingProxyType({
     "alerts": frozenset({"admin", "operations"}),
     "geofences": frozenset({"admin", "operations"}),
     "orders": frozenset({"admin", "finance", "operations"}),
+    # Rider profiles as Firestore changes them (the Firebase webhook).
+    "riders": frozenset({"admin", "operations"}),
 })
 
 # Events and actions, over Socket.IO or the HTTP API with a user's token alike.

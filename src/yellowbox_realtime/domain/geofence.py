@@ -368,6 +368,9 @@ class GeofenceSet:
     def __len__(self) -> int:
         return len(self._fences)
 
+    def __contains__(self, fence_id: object) -> bool:
+        return fence_id in self._fences
+
     def move(self, rider_id: str, previous: LatLon | None, current: LatLon,
              at: float) -> list[GeofenceEvent]:
         """The enter and exit events of a rider's move, in the order they happen.

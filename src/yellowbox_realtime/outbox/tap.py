@@ -29,9 +29,9 @@ from collections.abc import Sequence
 
 from ..core.broker import Broker
 from ..core.history import Recovery
-from ..core.hub import Outgoing, Subscriber
+from ..core.hub import Outgoing, Subscriber, json_data
 from ..protocol.sse import StreamPosition
-from .event import OutboxEvent, event_data
+from .event import OutboxEvent
 from .service import Outbox
 
 # As many accepted event ids as the memory broker keeps idempotency keys.
@@ -92,5 +92,5 @@ def _event(channels: Sequence[str], message: Outgoing,
         event_id = message.id
     else:  # a broker that places events later: any id unique to this event will do
         event_id = uuid.uuid4().hex
-    return OutboxEvent(event_id, message.event, tuple(channels), event_data(message.args),
+    return OutboxEvent(event_id, message.event, tuple(channels), json_data(message.args),
                        time.time())

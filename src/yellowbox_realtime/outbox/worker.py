@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import httpx
 
+from ..signing import signed_headers
 from .errors import OutboxUnavailable
 from .retry import Outcome, RetryPolicy, parse_retry_after
 from .rules import Route
-from .signing import signed_headers
 from .store import Delivery, OutboxStore
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,9 @@ class Worker:
         try:
             response = await self.client.post(
                 route.url, content=body,
-                headers=signed_headers(route.secret, body, delivery.event_id, self.clock()))
+                headers={"Content-Type": "application/json",
+                         **signed_headers(route.secret, body, self.clock(),
+                                          idempotency_key=delivery.event_id)})
             status = response.status_code
             retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock())
             error = f"HTTP {status} from {route.url}"

@@ -1,5 +1,7 @@
-"""Fixtures for the publish API tests: a gateway with API keys, an HTTP client, and real
-Socket.IO clients (python-socketio) that record what reaches them."""
+"""Fixtures for tests of the HTTP API and what it publishes: a gateway with API keys
+(``api_gateway``; a test module overrides it to configure more), an HTTP client on it
+(``http``), and real Socket.IO clients (python-socketio) that record what reaches them
+(``listen``). Loaded for every test by ``tests/conftest.py``."""
 
 from __future__ import annotations
 
