@@ -11,6 +11,13 @@ Shutdown order: stop accepting connections, close SSE streams (told when to come
 Engine.IO sessions (clients are told to go), cancel the background tasks still running for
 clients (handlers, connects), close the HTTP front, the outbox (deliveries in flight get
 ``outbox.close_grace_s``), then the ASGI bridge and the authenticator.
+
+Sessions end with an Engine.IO close packet, not a Socket.IO disconnect: socket.io-client
+takes the first as "transport close" and reconnects (to this address, where a new process
+or a load balancer's next node answers), the second as "io server disconnect" and stays
+away. On SIGTERM the whole shutdown is bounded by ``server.shutdown_timeout_s``: the
+outbox's requests in flight get what is left of it (at most ``outbox.close_grace_s``), and
+what they do not finish stays in the outbox's file, sent again after the restart.
 """
 
 from __future__ import annotations
@@ -22,18 +29,22 @@ import logging
 import os
 import secrets
 import signal
+import ssl
 from pathlib import Path
 from typing import Any
 
 from .api.app import create_api
+from .api.metrics import MetricsApi
 from .api.operations import OperationsApi
 from .api.outbox import OutboxApi
+from .api.prometheus import Family
 from .api.publish import PublishApi
 from .api.webhooks import WebhooksApi
 from .auth import build_authenticator
 from .auth.base import Authenticator
-from .config import Config, HistoryConfig
+from .config import Config, HistoryConfig, ServerConfig
 from .core.broker import Broker, MemoryBroker
+from .core.counters import Counters
 from .core.history import HistoryLimits
 from .core.hub import Hub
 from .core.policy import Policy
@@ -42,6 +53,7 @@ from .domain.geofence import Fence
 from .domain.geofence_config import fences_from_data
 from .errors import ConfigError, GatewayError
 from .events import YellowBoxEvents
+from .metrics import collect as collect_metrics
 from .operations import ALERTS, DASHBOARD, EXPENSE_UPDATES, FLEET, GEOFENCES, Operations
 from .outbox import Outbox
 from .outbox.tap import OutboxBroker
@@ -77,7 +89,8 @@ class Gateway:
         self.authenticator = authenticator
         self.policy = policy or Policy.with_overrides(self.config.policy.subscribe,
                                                       self.config.policy.publish)
-        self.hub = Hub()
+        self.counters = Counters()
+        self.hub = Hub(self.counters)
         self.broker = broker or memory_broker(self.hub, self.config.history)
         # Events for n8n: every publish passes through the outbox's tap (outbox/tap.py).
         self.outbox = Outbox(self.config.outbox, outbox_path(self.config)) \
@@ -94,13 +107,15 @@ class Gateway:
         self._engine: EngineServer | None = None
         self._bridge: AsgiBridge | None = None
         self._deadlines: Deadlines | None = None
+        self.stopping = False
         self.sse = SseRoute(self.config.sse, self.config.server, self.authenticator,
                             self.policy, self.broker, self.hub, self.background)
         self._routes.append((SSE_PATH, self.sse))
         self.events: YellowBoxEvents | None = None
         self.operations: Operations | None = None
         routes = [*self.publish_api.routes(),
-                  *OutboxApi(self.outbox, self.publish_api.keys).routes()]
+                  *OutboxApi(self.outbox, self.publish_api.keys).routes(),
+                  *MetricsApi(self.config.metrics, self._collect_metrics).routes()]
         if yellowbox_events:
             self.operations = self._operations()
             self.events = YellowBoxEvents(self.main, self.policy, self.config.riders,
@@ -174,9 +189,19 @@ class Gateway:
             "sockets": {name: len(ns.sockets) for name, ns in self.namespaces.items()},
         }
 
+    async def _collect_metrics(self) -> list[Family]:
+        return await collect_metrics(self)
+
+    @property
+    def engine(self) -> EngineServer | None:
+        """The Engine.IO server (its sessions), once started."""
+        return self._engine
+
     async def readiness(self) -> list[str]:
         """Why the gateway cannot take traffic now (``/readyz``); empty when it can."""
         reasons = []
+        if self.stopping:
+            reasons.append("shutting down")
         if self.outbox is not None:
             problem = await self.outbox.check()
             if problem is not None:
@@ -204,11 +229,14 @@ class Gateway:
     @property
     def url(self) -> str:
         host, port = self.addresses[0][:2]
-        return f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+        scheme = "https" if self.config.server.tls_cert_file else "http"
+        return f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port}"
 
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
+        # First: a certificate that cannot be loaded stops the start before anything runs.
+        tls = tls_context(self.config.server)
         loop = asyncio.get_running_loop()
         self._deadlines = Deadlines(loop)
         if self.outbox is not None:
@@ -219,13 +247,14 @@ class Gateway:
         sio = SocketIOServer(self.config.engineio, self.config.auth, self.authenticator,
                              self._deadlines, self.namespaces, self.background, recovery)
         self._engine = EngineServer(self.config.engineio, self.config.server, sio, loop,
-                                    self._deadlines)
-        self._bridge = AsgiBridge(self.asgi_app)
+                                    self._deadlines, self.counters)
+        self._bridge = AsgiBridge(self.asgi_app, scheme="https" if tls else "http")
         self._front = HttpFront(self.config.server,
-                                [(SOCKET_IO_PATH, self._engine), *self._routes], self._bridge)
+                                [(SOCKET_IO_PATH, self._engine), *self._routes], self._bridge,
+                                self.counters)
         self.addresses = await self._front.start(
             host if host is not None else self.config.server.host,
-            port if port is not None else self.config.server.port)
+            port if port is not None else self.config.server.port, tls)
         self._bridge.server = self.addresses[0]
         self._engine.start()
         self.sse.start(loop, self._deadlines)
@@ -240,7 +269,12 @@ class Gateway:
         broker.expire()
         deadlines.after(1.0, self._expire_history, broker, deadlines)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float | None = None) -> None:
+        """Shut down in the order of the module's docstring; with ``timeout``, the
+        outbox's requests in flight get no more than what is left of it."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        self.stopping = True
         if self._front is not None:
             self._front.stop_accepting()
         await self.sse.close()
@@ -252,7 +286,14 @@ class Gateway:
             await self._front.close()
         # After the front: no request can publish any more.
         if self.outbox is not None:
-            await self.outbox.close()
+            grace = None
+            if deadline is not None:
+                # Keep a tenth (at most a second) for committing what was offered and
+                # closing the file.
+                reserve = min(1.0, timeout / 10) if timeout else 0.0
+                grace = max(0.0, min(self.config.outbox.close_grace_s,
+                                     deadline - loop.time() - reserve))
+            await self.outbox.close(grace)
         if self._bridge is not None:
             await self._bridge.close()
         if self._deadlines is not None:
@@ -274,8 +315,30 @@ class Gateway:
         try:
             await stop.wait()
         finally:
-            log.info("shutting down")
-            await self.stop()
+            timeout = self.config.server.shutdown_timeout_s
+            log.info("shutting down (within %g s)", timeout)
+            try:
+                await asyncio.wait_for(self.stop(timeout), timeout)
+            except TimeoutError:
+                log.error("shutdown took longer than server.shutdown_timeout_s (%g s); "
+                          "exiting anyway", timeout)
+
+
+def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
+    """The server's TLS context from ``server.tls_*``, or None without a certificate."""
+    if not config.tls_cert_file:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3 if config.tls_min_version == "1.3" \
+        else ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"server.tls_cert_file / server.tls_key_file: cannot load "
+                          f"{config.tls_cert_file} with its key: {exc}") from exc
+    # HTTP/1.1 only: clients that offer ALPN learn there is no HTTP/2 here.
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def memory_broker(hub: Hub, config: HistoryConfig) -> MemoryBroker:

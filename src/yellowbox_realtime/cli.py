@@ -18,6 +18,7 @@ from .app import Gateway, load_dev_secret, outbox_path, state_dir, use_uvloop
 from .auth.dev import mint_dev_token
 from .config import API_SCOPES, ApiConfig, Config, RidersConfig
 from .errors import ConfigError, GatewayError
+from .logs import configure as configure_logging
 
 log = logging.getLogger("yellowbox_realtime")
 
@@ -188,8 +189,7 @@ def _toml_list(items: list[str]) -> str:
 
 
 def _serve(config: Config) -> int:
-    logging.basicConfig(level=config.server.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.server.log_level, config.server.log_format)
     secret = _dev_secret(config) if config.auth.provider == "dev" else ""
     loop_name = "uvloop" if use_uvloop() else "asyncio"
     gateway = Gateway(config, dev_secret=secret)

@@ -51,11 +51,32 @@ class ServerConfig:
     slow_consumer_linger_s: float = 30.0
     backlog: int = 2048
     log_level: str = "info"
+    # "text" for people at a terminal; "json": one object a line, for log collectors.
+    log_format: Literal["text", "json"] = "text"
+    # One line per HTTP request (method, path, status, time, request id) at info level.
+    access_log: bool = True
+    # SIGTERM (or SIGINT): everything, the outbox's requests in flight included, ends within
+    # this; what is still undelivered stays in the outbox's file for the next start.
+    shutdown_timeout_s: float = 10.0
+    # TLS without a proxy: a PEM certificate chain and its private key (both or neither),
+    # and the oldest protocol version accepted.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_min_version: Literal["1.2", "1.3"] = "1.2"
 
     def __post_init__(self) -> None:
         _positive(self, "server", "max_header_bytes", "max_headers", "max_body_bytes",
                   "header_timeout_s", "idle_timeout_s", "max_buffer_bytes",
-                  "slow_consumer_linger_s", "backlog")
+                  "slow_consumer_linger_s", "backlog", "shutdown_timeout_s")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ConfigError("server.tls_cert_file / server.tls_key_file: TLS needs both "
+                              "(or neither)")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"server.log_format: expected text or json, "
+                              f"got {self.log_format!r}")
+        if self.tls_min_version not in ("1.2", "1.3"):
+            raise ConfigError(f"server.tls_min_version: expected 1.2 or 1.3, "
+                              f"got {self.tls_min_version!r}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"server.port: must be 0 to 65535 (0 picks a free port), "
                               f"got {self.port}")
@@ -232,6 +253,15 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """``GET /metrics`` (Prometheus). Without a token only loopback clients may scrape; with
+    one, any client that sends it as ``Authorization: Bearer <token>``."""
+
+    enabled: bool = True
+    token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The gateway's whole configuration."""
 
@@ -247,6 +277,7 @@ class Config:
     sse: SseConfig = field(default_factory=lambda: SseConfig())
     outbox: OutboxConfig = field(default_factory=lambda: OutboxConfig())
     webhooks: WebhooksConfig = field(default_factory=lambda: WebhooksConfig())
+    metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig())
 
     @classmethod
     def from_sources(

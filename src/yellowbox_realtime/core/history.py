@@ -223,6 +223,10 @@ class History(Generic[T]):
         for channel in self._channels.values():
             channel.expire(now)
 
+    def retained(self) -> int:
+        """The number of entries kept, over every channel (for metrics; walks the channels)."""
+        return sum(len(c.entries) for c in self._channels.values() if c.entries)
+
     def __len__(self) -> int:
         """The number of channel records held."""
         return len(self._channels)

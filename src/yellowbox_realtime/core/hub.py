@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from ..protocol import socketio, sse
 from ..protocol.websocket import binary_frame, text_frame
+from .counters import Counters
 
 
 class Outgoing:
@@ -143,11 +145,13 @@ class Subscriber(Protocol):
 
 
 class Hub:
-    """Channel membership and local fan-out."""
+    """Channel membership and local fan-out, counted in ``counters`` (per publish, not per
+    recipient)."""
 
-    def __init__(self) -> None:
+    def __init__(self, counters: Counters | None = None) -> None:
         # Subscriber -> its sink, insertion-ordered: deliveries follow subscription order.
         self._channels: dict[str, dict[Subscriber, Sink]] = {}
+        self.counters = counters or Counters()
 
     def subscribe(self, channel: str, subscriber: Subscriber) -> bool:
         """Add a subscriber; returns False if it was already there."""
@@ -175,6 +179,17 @@ class Hub:
     def publish(self, channels: Sequence[str], message: Outgoing,
                 exclude: frozenset[Subscriber] = frozenset()) -> int:
         """Deliver to every subscriber of any of the channels, once each; returns the count."""
+        counters = self.counters
+        started = time.monotonic() if not counters.unflushed_since else 0.0
+        delivered = self._fan_out(channels, message, exclude)
+        counters.publishes += 1
+        counters.deliveries += delivered
+        if delivered and started:
+            counters.unflushed_since = started
+        return delivered
+
+    def _fan_out(self, channels: Sequence[str], message: Outgoing,
+                 exclude: frozenset[Subscriber]) -> int:
         if len(channels) == 1 and not exclude:
             members = self._channels.get(channels[0])
             if not members:

@@ -73,9 +73,10 @@ class Outbox:
         self._worker.listeners.extend(self._listeners)
         self._worker.start()
 
-    async def close(self) -> None:
+    async def close(self, grace_s: float | None = None) -> None:
+        """``grace_s`` (default ``close_grace_s``) bounds the wait for requests in flight."""
         if self._worker is not None:
-            await self._worker.stop(self.config.close_grace_s)
+            await self._worker.stop(self.config.close_grace_s if grace_s is None else grace_s)
         if self._flushing is not None:
             await asyncio.gather(self._flushing, return_exceptions=True)
         if self._client is not None:

@@ -27,9 +27,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class AsgiBridge:
-    def __init__(self, app: ASGIApp, server: tuple[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, server: tuple[str, int] | None = None, *,
+                 scheme: str = "http") -> None:
         self.app = app
         self.server = server
+        self.scheme = scheme
         self._tasks: set[asyncio.Task[None]] = set()
 
     def handle(self, request: Request, conn: HttpConnection) -> None:
@@ -48,7 +50,7 @@ class AsgiBridge:
             "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": request.http_version,
             "method": request.method,
-            "scheme": "http",
+            "scheme": self.scheme,
             "path": request.path,
             "raw_path": request.path.encode(),
             "query_string": request.query_string.encode("latin-1"),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ..config import EngineIOConfig, ServerConfig
+from ..core.counters import Counters
 from ..errors import GatewayError, ProtocolError, SlowConsumer
 from ..protocol import engineio as eio
 from ..protocol import websocket as ws
@@ -80,6 +81,8 @@ class HandshakeInfo:
     header_lines: str
     address: str
     url: str
+    # The id of the HTTP request that opened the session (in the access log).
+    request_id: str = ""
 
     @staticmethod
     def from_request(request: Request) -> HandshakeInfo:
@@ -87,7 +90,8 @@ class HandshakeInfo:
             header_lines="\r\n".join(f"{name}:{value}" for name, value in request.headers.items()
                                       if name not in UNKEPT_HEADERS),
             address=request.client[0] if request.client else "",
-            url=request.path + ("?" + request.query_string if request.query_string else ""))
+            url=request.path + ("?" + request.query_string if request.query_string else ""),
+            request_id=request.id)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -121,6 +125,11 @@ class EngineSession:
         self._poll_queue = _NO_PACKETS
         self._poll_size = 0
         self._poll_conn: HttpConnection | None = None
+
+    @property
+    def polling_pending(self) -> int:
+        """Bytes queued for the next polling response."""
+        return self._poll_size
 
     # -- sending ----------------------------------------------------------------------
 
@@ -157,6 +166,7 @@ class EngineSession:
                                  f"{self.server.config.max_polling_buffer_bytes} bytes queued "
                                  f"for polling")
             log.warning("disconnecting %s: %s", self.sid, error.message)
+            self.server.counters.cut_off("polling", self._poll_size)
             # What was queued is dropped; a waiting (or the next) GET reads why, then close.
             farewell = self.server.handler.farewell(self, error)
             self._poll_queue, self._poll_size = [p.encode() for p in farewell], 0
@@ -174,6 +184,7 @@ class EngineSession:
         conn.on_close = None
         self._poll_queue, self._poll_size = _NO_PACKETS, 0
         self.server.respond_polling(conn, eio.encode_payload(queue))
+        self.server.counters.flushed()
 
     # -- polling requests -------------------------------------------------------------
 
@@ -383,13 +394,14 @@ class EngineServer:
 
     def __init__(self, config: EngineIOConfig, server_config: ServerConfig,
                  handler: EngineHandler, loop: asyncio.AbstractEventLoop,
-                 deadlines: Deadlines) -> None:
+                 deadlines: Deadlines, counters: Counters | None = None) -> None:
         self.config = config
+        self.counters = counters or Counters()
         self.deadlines = deadlines
         self.server_config = server_config
         self.handler = handler
         self.sessions: dict[str, EngineSession] = {}
-        self.flusher = FlushScheduler(loop)
+        self.flusher = FlushScheduler(loop, self.counters, "websocket")
         self._heartbeat: asyncio.Task[None] | None = None
         self._upgrades = ["websocket"] if "websocket" in config.transports else []
 

@@ -7,14 +7,23 @@ connection; bytes of a pipelined next request wait until the response is complet
 Limits: header bytes and count, body size, the time a request head may take to arrive
 (slowloris) and how long a keep-alive connection may sit idle. One sweep for all
 connections enforces the timeouts; no timer per connection.
+
+Every request has an id: the client's ``X-Request-Id`` when it is a short token of safe
+characters (a proxy's), else one of ours. It is sent back as ``X-Request-Id`` and logged
+with the request's method, path (never the query string, which can carry an SSE ticket),
+status and time to the response head, on the ``yellowbox_realtime.access`` logger.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
+import re
+import secrets
+import ssl as ssl_module
 import time
 import typing
 from collections.abc import Callable, Sequence
@@ -26,9 +35,14 @@ from urllib.parse import parse_qsl, unquote
 import httptools
 
 from ..config import ServerConfig
+from ..core.counters import Counters
 from ..errors import GatewayError, HeadersTooLarge, PayloadTooLarge, ProtocolError
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("yellowbox_realtime.access")
+
+# A request id from the client (or its proxy) is used only if it looks like one.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 Headers = Sequence[tuple[str, str]]
 
@@ -44,6 +58,8 @@ class Request:
     client: tuple[str, int] | None
     keep_alive: bool
     http_version: str = "1.1"
+    # Unique per request (see the module's docstring); logs and X-Request-Id carry it.
+    id: str = ""
     _query: dict[str, str] | None = field(default=None, repr=False)
 
     @property
@@ -83,8 +99,8 @@ class HttpConnection(asyncio.Protocol):
 
     __slots__ = ("_body", "_body_size", "_chunked", "_closed", "_header_bytes", "_held",
                  "_in_flight", "_keep_alive", "_message_complete", "_parser", "_raw_headers",
-                 "_ready", "_request", "_response_started", "_url", "client", "deadline",
-                 "extra_headers", "front", "on_close", "transport")
+                 "_ready", "_request", "_response_started", "_started_at", "_url", "client",
+                 "deadline", "extra_headers", "front", "on_close", "transport")
 
     def __init__(self, front: HttpFront) -> None:
         self.front = front
@@ -101,6 +117,7 @@ class HttpConnection(asyncio.Protocol):
         self._request: Request | None = None
         self._held = bytearray()
         self._response_started = False
+        self._started_at = 0.0
         self._chunked = False
         self._keep_alive = False
         self._closed = False
@@ -208,6 +225,7 @@ class HttpConnection(asyncio.Protocol):
             key = name.decode("latin-1")
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        given = headers.get("x-request-id", "")
         return Request(
             method=self._parser.get_method().decode("ascii", "replace"),
             path=unquote(path_bytes.decode("latin-1")),
@@ -218,6 +236,7 @@ class HttpConnection(asyncio.Protocol):
             client=self.client,
             keep_alive=self._parser.should_keep_alive() and "upgrade" not in headers,
             http_version=self._parser.get_http_version(),
+            id=given if _REQUEST_ID.fullmatch(given) else self.front.new_request_id(),
         )
 
     def _dispatch_next(self) -> None:
@@ -228,6 +247,7 @@ class HttpConnection(asyncio.Protocol):
         self._in_flight = True
         self._request = request
         self._response_started = False
+        self._started_at = time.monotonic()
         self.extra_headers = []
         try:
             self.front.route(request).handle(request, self)
@@ -269,6 +289,9 @@ class HttpConnection(asyncio.Protocol):
         self._chunked = content_length is None
         lines = [f"HTTP/1.1 {status} {reason_phrase(status)}"]
         lines += [f"{name}: {value}" for name, value in (*headers, *self.extra_headers)]
+        if self._request is not None:
+            lines.append(f"X-Request-Id: {self._request.id}")
+        self._responded(status)
         if content_length is not None:
             lines.append(f"Content-Length: {content_length}")
         else:
@@ -292,6 +315,7 @@ class HttpConnection(asyncio.Protocol):
         if self._chunked:
             self.transport.write(b"0\r\n\r\n")
         self._in_flight = False
+        self._request = None
         if not self._keep_alive:
             self.transport.close()
             return
@@ -307,6 +331,7 @@ class HttpConnection(asyncio.Protocol):
         ``protocol``, with any bytes that came after the request; this object is done."""
         transport = self.transport
         assert transport is not None
+        self._responded(int(response[9:12]))
         self.front.connections.discard(self)
         self._closed = True
         self.transport = None
@@ -322,18 +347,40 @@ class HttpConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def _responded(self, status: int) -> None:
+        self.front.counters.responded(status)
+        request = self._request
+        if request is None or not self.front.config.access_log or \
+                not access_log.isEnabledFor(logging.INFO):
+            return
+        duration_ms = round((time.monotonic() - self._started_at) * 1000, 3)
+        client = self.client[0] if self.client else None
+        access_log.info("%s %s %d %.1fms id=%s", request.method, request.path, status,
+                        duration_ms, request.id,
+                        extra={"request_id": request.id, "method": request.method,
+                               "path": request.path, "status": status,
+                               "duration_ms": duration_ms, "client": client})
+
 
 class HttpFront:
     """Listens, tracks connections, enforces timeouts and picks a handler per request."""
 
     def __init__(self, config: ServerConfig, routes: Sequence[tuple[str, Route]],
-                 fallback: Route) -> None:
+                 fallback: Route, counters: Counters | None = None) -> None:
         self.config = config
+        self.counters = counters or Counters()
+        # Request ids: this process's random prefix and a sequence number (unique across
+        # restarts and nodes without a random draw per request).
+        self._id_prefix = secrets.token_hex(4)
+        self._ids = itertools.count(1)
         self.routes = list(routes)
         self.fallback = fallback
         self.connections: set[HttpConnection] = set()
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
+
+    def new_request_id(self) -> str:
+        return f"{self._id_prefix}-{next(self._ids):x}"
 
     def route(self, request: Request) -> Route:
         for prefix, route in self.routes:
@@ -341,11 +388,14 @@ class HttpFront:
                 return route
         return self.fallback
 
-    async def start(self, host: str, port: int) -> list[tuple[str, int]]:
-        """Listen; returns the bound addresses (port 0 picks a free port)."""
+    async def start(self, host: str, port: int,
+                    ssl: ssl_module.SSLContext | None = None) -> list[tuple[str, int]]:
+        """Listen (with TLS when given a context); returns the bound addresses (port 0
+        picks a free port)."""
         loop = asyncio.get_running_loop()
         server = await loop.create_server(lambda: HttpConnection(self), host, port,
-                                          backlog=self.config.backlog, reuse_address=True)
+                                          backlog=self.config.backlog, reuse_address=True,
+                                          ssl=ssl)
         self._servers.append(server)
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep(), name="http-timeouts")

@@ -20,16 +20,25 @@ from __future__ import annotations
 
 import asyncio
 
+from ..core.counters import Counters
+
 
 class FlushScheduler:
-    """Flushes all dirty buffers once per event-loop turn."""
+    """Flushes all dirty buffers once per event-loop turn.
 
-    __slots__ = ("_dirty", "_loop", "_scheduled")
+    With ``counters``, each flush round ends a latency sample and each buffer cut off is
+    counted under ``transport`` (the kind of connection this scheduler's buffers carry).
+    """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    __slots__ = ("_dirty", "_loop", "_scheduled", "counters", "transport")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, counters: Counters | None = None,
+                 transport: str = "") -> None:
         self._loop = loop
         self._dirty: list[OutputBuffer] = []
         self._scheduled = False
+        self.counters = counters
+        self.transport = transport
 
     def mark(self, buffer: OutputBuffer) -> None:
         self._dirty.append(buffer)
@@ -43,6 +52,13 @@ class FlushScheduler:
         dirty, self._dirty = self._dirty, []
         for buffer in dirty:
             buffer.flush()
+        if self.counters is not None:
+            self.counters.flushed()
+
+    def cut_off(self, dropped: int) -> None:
+        """One of this scheduler's buffers overflowed with ``dropped`` bytes queued."""
+        if self.counters is not None:
+            self.counters.cut_off(self.transport, dropped)
 
 
 class OutputBuffer:
@@ -77,7 +93,7 @@ class OutputBuffer:
         self._chunks.append(data)
         self._size += len(data)
         if self._size > self.limit:
-            self._overflow()
+            self._overflow(self._size)
             return
         if not self._dirty:
             self._dirty = True
@@ -104,7 +120,7 @@ class OutputBuffer:
             return
         # One large flush can still overfill the transport's buffer past the pause mark.
         if self.transport.get_write_buffer_size() + len(data) > self.limit:
-            self._overflow()
+            self._overflow(len(data))
             return
         self.transport.write(data)
 
@@ -130,6 +146,7 @@ class OutputBuffer:
         """The limit was passed and what was queued is gone: cut the connection off."""
         raise NotImplementedError
 
-    def _overflow(self) -> None:
+    def _overflow(self, dropped: int) -> None:
+        self._scheduler.cut_off(dropped)
         self.discard()
         self.overflowed()

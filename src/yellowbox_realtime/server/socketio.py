@@ -40,6 +40,7 @@ from .sockets import (
     Namespace,
     Socket,
     error_event,
+    log_socket,
     role_room,
     user_room,
 )
@@ -245,6 +246,7 @@ class SocketIOServer:
                     socket.join(room)
             for message in missed:
                 socket.deliver(message.for_namespace(namespace.name))
+        log_socket("connected", socket, recovered=socket.recovered)
         for handler in namespace.connect_handlers:
             self.background.run_handler(handler, socket)
 
@@ -360,3 +362,4 @@ def _recoverable(reason: str) -> bool:
 
 def _new_id() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(15)).decode()
+

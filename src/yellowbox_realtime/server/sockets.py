@@ -118,9 +118,13 @@ class Namespace:
         """Send to every socket connected to this node's namespace (not numbered and not kept:
         a reconnecting client cannot recover it; use rooms for what must not be missed)."""
         message = Outgoing(event, args, self.name)
-        for socket in tuple(self.sockets.values()):
+        sockets = tuple(self.sockets.values())
+        for socket in sockets:
             socket.deliver(message)
-        return len(self.sockets)
+        counters = self.hub.counters
+        counters.publishes += 1
+        counters.deliveries += len(sockets)
+        return len(sockets)
 
 
 class Emitter:
@@ -300,6 +304,7 @@ class Socket:
         if not self.connected:
             return
         self.connected = False
+        log_socket("disconnected", self, reason=reason)
         self.namespace.sockets.pop(self.id, None)
         for room in self._rooms:
             self.leave(room)
@@ -364,6 +369,7 @@ class Socket:
     def answer_error(self, event: str, ack_id: int | None, error: GatewayError) -> None:
         if not self.connected:
             return
+        self.namespace.hub.counters.refuse(error.code)
         if ack_id is not None:
             self.answer(ack_id, {"ok": False, "error": error.message, "code": error.code})
         else:
@@ -377,3 +383,17 @@ def _accepts(handler: EventHandler, *args: Any) -> bool:
         return False
     return True
 
+
+def log_socket(what: str, socket: Socket, **fields: Any) -> None:
+    """One line per socket connected and disconnected: who, where, over what (never the
+    token or the rest of the connect payload)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    session = socket.session
+    extra = {"request_id": session.handshake.request_id, "socket_id": socket.id,
+             "nsp": socket.namespace.name, "uid": socket.uid, "role": socket.role,
+             "transport": "websocket" if session.websocket is not None else "polling",
+             "client": session.handshake.address, **fields}
+    log.info("socket %s %s %s uid=%s role=%s %s", what, socket.id, socket.namespace.name,
+             socket.uid, socket.role, " ".join(f"{k}={v}" for k, v in fields.items()),
+             extra=extra)

@@ -122,7 +122,7 @@ class StreamSet:
         self.server_config = server_config
         self.hub = hub
         self.deadlines = deadlines
-        self.flusher = FlushScheduler(loop)
+        self.flusher = FlushScheduler(loop, hub.counters, "sse")
         self.streams: set[SseStream] = set()
         self._closed = False
         self._last_unencodable: Outgoing | None = None

@@ -1,0 +1,158 @@
+"""What ``/metrics`` reports, read from a running gateway when scraped.
+
+Gauges (connections, buffered bytes, history, SSE streams, alerts, the outbox's queue) are
+computed from live state on each scrape; counters come from :mod:`.core.counters`, which
+the hot path bumps once per publish. A scrape walks the open connections once: its cost
+grows with them, a fleet's scrape interval (15-60 s) makes that negligible.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from .api.prometheus import Family, counter, gauge, histogram
+from .core.broker import MemoryBroker
+from .outbox.tap import OutboxBroker
+from .server.socketio import SioClient
+
+if TYPE_CHECKING:
+    from .app import Gateway
+
+NO_ROLE = "none"
+
+
+async def collect(gateway: Gateway) -> list[Family]:
+    families = [*_connections(gateway), *_traffic(gateway), *_broker(gateway)]
+    families += await _outbox(gateway)
+    reasons = await gateway.readiness()
+    families.append(gauge("ybrt_ready", "1 while /readyz answers 200.", 0 if reasons else 1))
+    return families
+
+
+def _connections(gateway: Gateway) -> list[Family]:
+    """Open connections by transport and role, and the bytes waiting in their buffers."""
+    connections: Counter[tuple[str, str]] = Counter()
+    buffered: Counter[str] = Counter({"websocket": 0, "polling": 0, "sse": 0})
+    engine = gateway.engine
+    for session in engine.sessions.values() if engine is not None else ():
+        transport = "websocket" if session.websocket is not None else "polling"
+        connections[transport, _session_role(session.state)] += 1
+        if session.websocket is not None:
+            buffered["websocket"] += session.websocket.pending + \
+                session.websocket.transport.get_write_buffer_size()
+        else:
+            buffered["polling"] += session.polling_pending
+    sse_channels: Counter[str] = Counter()
+    for stream in gateway.sse.open_streams:
+        connections["sse", stream.credentials.role] += 1
+        buffered["sse"] += stream.pending + stream.transport.get_write_buffer_size()
+        sse_channels.update(_channel_label(c) for c in stream.channels)
+    by_role = gauge("ybrt_connections", "Open client connections by transport and role "
+                    "(role 'none': not joined to a namespace yet).")
+    for transport in ("websocket", "polling", "sse"):
+        if not any(t == transport for t, _ in connections):
+            by_role.add(0, {"transport": transport, "role": NO_ROLE})
+    for (transport, role), count in sorted(connections.items()):
+        by_role.add(count, {"transport": transport, "role": role})
+    pending = gauge("ybrt_output_buffer_bytes", "Bytes queued for clients and not yet "
+                    "written to the network, by transport.")
+    for transport, size in sorted(buffered.items()):
+        pending.add(size, {"transport": transport})
+    streams = gauge("ybrt_sse_streams", "Open SSE streams by channel (a stream of several "
+                    "channels counts under each; user:<uid> channels under user:*).")
+    for channel, count in sorted(sse_channels.items()):
+        streams.add(count, {"channel": channel})
+    return [by_role, pending, streams]
+
+
+def _channel_label(channel: str) -> str:
+    """Per-user channels are counted together: user ids stay out of the metrics, and the
+    number of series stays that of the channels an operator defined."""
+    return "user:*" if channel.startswith("user:") else channel
+
+
+def _session_role(state: object) -> str:
+    if isinstance(state, SioClient):
+        for socket in state.sockets.values():
+            if socket.credentials is not None:
+                return socket.credentials.role
+    return NO_ROLE
+
+
+def _traffic(gateway: Gateway) -> list[Family]:
+    counters = gateway.hub.counters
+    refused = counter("ybrt_refused_events_total",
+                      "Socket.IO events refused, by error code.")
+    for code, count in sorted(counters.refused.items()):
+        refused.add(count, {"code": code})
+    cut = counter("ybrt_slow_consumer_disconnects_total",
+                  "Connections cut off for falling more than server.max_buffer_bytes "
+                  "behind, by transport.")
+    dropped = counter("ybrt_dropped_bytes_total",
+                      "Bytes dropped from the buffers of connections cut off, by transport.")
+    for transport in ("websocket", "polling", "sse"):
+        cut.add(counters.slow_consumers.get(transport, 0), {"transport": transport})
+        dropped.add(counters.dropped_bytes.get(transport, 0), {"transport": transport})
+    responses = counter("ybrt_http_responses_total", "HTTP responses written, by status.")
+    for status, count in sorted(counters.http_responses.items()):
+        responses.add(count, {"status": str(status)})
+    latency = counters.flush_latency
+    families = [
+        counter("ybrt_publishes_total", "Events handed to this node's fan-out.",
+                counters.publishes),
+        counter("ybrt_deliveries_total", "Recipients those events reached (one per "
+                "connection per event).", counters.deliveries),
+        refused, cut, dropped, responses,
+        histogram("ybrt_publish_flush_latency_seconds",
+                  "From a publish to the end of the flush that hands it to the sockets "
+                  "(sampled: the oldest unflushed publish, once per flush round).",
+                  latency.cumulative(), latency.sum),
+    ]
+    if gateway.operations is not None:
+        families.append(gauge("ybrt_alerts_open", "Alerts not yet acknowledged.",
+                              gateway.operations.alerts.open_count()))
+    return families
+
+
+def _broker(gateway: Gateway) -> list[Family]:
+    broker = gateway.broker
+    inner = broker.inner if isinstance(broker, OutboxBroker) else broker
+    kind = "memory" if isinstance(inner, MemoryBroker) else type(inner).__name__.lower()
+    families = [
+        gauge("ybrt_broker_up", "1 while the broker takes publishes (the memory broker "
+              "always does).", 1, broker=kind),
+        counter("ybrt_broker_published_total", "Events the broker numbered and delivered.",
+                broker.published),
+    ]
+    if isinstance(inner, MemoryBroker):
+        families.append(gauge("ybrt_history_entries", "Events kept in channel histories "
+                              "(an event on several channels counts once per channel).",
+                              inner.history.retained()))
+        families.append(gauge("ybrt_history_channels", "Channels with a history record.",
+                              len(inner.history)))
+    return families
+
+
+async def _outbox(gateway: Gateway) -> list[Family]:
+    outbox = gateway.outbox
+    if outbox is None:
+        return [gauge("ybrt_outbox_enabled", "1 when events are forwarded to webhooks.", 0)]
+    stats = await outbox.stats()
+    oldest = stats["oldestAgeS"]
+    return [
+        gauge("ybrt_outbox_enabled", "1 when events are forwarded to webhooks.", 1),
+        gauge("ybrt_outbox_backlog", "Deliveries waiting in the outbox (in flight included).",
+              stats["backlog"]),
+        gauge("ybrt_outbox_in_flight", "Webhook requests in flight.", stats["inFlight"]),
+        gauge("ybrt_outbox_queued", "Events offered and not yet written to the outbox's "
+              "file.", stats["queued"]),
+        gauge("ybrt_outbox_oldest_age_seconds", "Age of the oldest waiting delivery.",
+              oldest if oldest is not None else 0),
+        gauge("ybrt_outbox_dead_letters", "Deliveries that used up their retry budget.",
+              stats["deadLetters"]),
+        counter("ybrt_outbox_delivered_total", "Deliveries a webhook acknowledged (2xx) "
+                "since start.", stats["delivered"]),
+        counter("ybrt_outbox_dropped_total", "Events not forwarded because the outbox "
+                "could not take them (full or unwritable).", stats["dropped"]),
+    ]
