@@ -50,7 +50,7 @@ from .background import Background
 from .deadlines import Deadlines
 from .http import HttpConnection, Request, origin_allowed, reason_phrase
 from .sse_stream import SseStream, StreamSet, control_event
-from .sse_tickets import TicketStore
+from .sse_tickets import Tickets, TicketStore
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +86,15 @@ class SseRoute:
 
     def __init__(self, config: SseConfig, server_config: ServerConfig,
                  authenticator: Authenticator, policy: Policy, broker: Broker,
-                 hub: Hub, background: Background) -> None:
+                 hub: Hub, background: Background, *,
+                 tickets: Tickets | None = None) -> None:
         self.config = config
         self.server_config = server_config
         self.authenticator = authenticator
         self.policy = policy
         self.broker = broker
         self.hub = hub
-        self.tickets = TicketStore(config.ticket_ttl_s, config.max_tickets)
+        self.tickets: Tickets = tickets or TicketStore(config.ticket_ttl_s, config.max_tickets)
         self.snapshots: dict[str, tuple[str, SnapshotProvider]] = {}
         self.streams: StreamSet | None = None
         self.background = background
@@ -191,7 +192,7 @@ class SseRoute:
             if token is None:
                 raise AuthenticationError("send the token as Authorization: Bearer <token>")
             credentials = await self.authenticator.authenticate(token)
-            ticket, lifetime = self.tickets.issue(credentials)
+            ticket, lifetime = await self.tickets.grant(credentials)
         except GatewayError as exc:
             respond_error(conn, exc)
             return
@@ -253,7 +254,7 @@ class SseRoute:
             return await self.authenticator.authenticate(token)
         ticket = request.query.get("ticket")
         if ticket:
-            return self.tickets.redeem(ticket)
+            return await self.tickets.claim(ticket)
         raise AuthenticationError("authentication required: send Authorization: Bearer "
                                   "<token>, or ?ticket= from POST /sse/tickets")
 
