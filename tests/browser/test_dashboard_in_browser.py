@@ -35,7 +35,7 @@ LAPTOP: ViewportSize = {"width": 1366, "height": 768}
 
 
 def artifacts_dir() -> Path:
-    directory = Path(os.environ.get("YBRT_ARTIFACTS_DIR") or REPO / "test-artifacts")
+    directory = Path(os.environ.get("YELLOWBOX_ARTIFACTS_DIR") or REPO / "test-artifacts")
     directory.mkdir(parents=True, exist_ok=True)
     return directory
 
