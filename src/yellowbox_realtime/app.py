@@ -30,6 +30,7 @@ import os
 import secrets
 import signal
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ from .server.background import Background
 from .server.deadlines import Deadlines
 from .server.engineio import EngineServer
 from .server.http import HttpFront, Route
+from .server.limits import ClientLimits
 from .server.socketio import SocketIOServer
 from .server.sockets import Emitter, Namespace
 from .server.sse import SSE_PATH, SnapshotProvider, SseRoute
@@ -90,6 +92,7 @@ class Gateway:
         self.policy = policy or Policy.with_overrides(self.config.policy.subscribe,
                                                       self.config.policy.publish)
         self.counters = Counters()
+        self.limits = ClientLimits(self.config.limits, self.counters)
         self.hub = Hub(self.counters)
         self.broker = broker or memory_broker(self.hub, self.config.history)
         # Events for n8n: every publish passes through the outbox's tap (outbox/tap.py).
@@ -109,7 +112,7 @@ class Gateway:
         self._deadlines: Deadlines | None = None
         self.stopping = False
         self.sse = SseRoute(self.config.sse, self.config.server, self.authenticator,
-                            self.policy, self.broker, self.hub, self.background)
+                            self.policy, self.broker, self.hub, self.background, self.limits)
         self._routes.append((SSE_PATH, self.sse))
         self.events: YellowBoxEvents | None = None
         self.operations: Operations | None = None
@@ -234,7 +237,10 @@ class Gateway:
 
     # -- lifecycle --------------------------------------------------------------------
 
-    async def start(self, host: str | None = None, port: int | None = None) -> None:
+    async def start(self, host: str | Sequence[str] | None = None,
+                    port: int | None = None) -> None:
+        """Listen on ``host`` (several addresses: one socket each, and with port 0 a port
+        each), or ``server.host``."""
         # First: a certificate that cannot be loaded stops the start before anything runs.
         tls = tls_context(self.config.server)
         loop = asyncio.get_running_loop()
@@ -245,9 +251,10 @@ class Gateway:
         recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions) \
             if history.recovery_window_s > 0 else None
         sio = SocketIOServer(self.config.engineio, self.config.auth, self.authenticator,
-                             self._deadlines, self.namespaces, self.background, recovery)
+                             self._deadlines, self.namespaces, self.background, recovery,
+                             self.limits)
         self._engine = EngineServer(self.config.engineio, self.config.server, sio, loop,
-                                    self._deadlines, self.counters)
+                                    self._deadlines, self.counters, self.limits)
         self._bridge = AsgiBridge(self.asgi_app, scheme="https" if tls else "http")
         self._front = HttpFront(self.config.server,
                                 [(SOCKET_IO_PATH, self._engine), *self._routes], self._bridge,
