@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from bench.scenarios.fanout import run_fanout
 from bench.servers import running
+from bench.soak import SOAK_ENV, run_soak
 
 
 async def test_fanout_against_the_gateway_delivers_everything() -> None:
@@ -15,3 +17,19 @@ async def test_fanout_against_the_gateway_delivers_everything() -> None:
         assert step.lost == 0
         assert step.p99_ms is not None
     assert result.sustained is not None
+
+
+async def test_the_soak_samples_a_short_run_and_compares_its_thirds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SOAK_ENV.items():
+        monkeypatch.setenv(name, value)
+    async with running("gateway") as target:
+        result = await run_soak(target, 30, 2, minutes=0.1, on_sample=False)
+    assert len(result.samples) == 3
+    assert sum(s.published for s in result.samples) == result.published > 0
+    assert result.lost == 0
+    assert all(s.rss_mb > 0 and s.fds > 0 for s in result.samples)
+    report = result.report()
+    assert "| t (s) |" in report
+    assert "RSS: " in report
+    assert "overall: " in report
