@@ -3,6 +3,7 @@ mostly well-formed (so the fuzzer gets past the first byte) with arbitrary bytes
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from hypothesis import strategies as st
@@ -31,4 +32,4 @@ def chunks(data: bytes, cuts: list[int]) -> list[bytes]:
     """``data`` split at the given offsets (in any order), as reads arrive."""
     points = sorted({c % (len(data) + 1) for c in cuts})
     edges = [0, *points, len(data)]
-    return [data[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(edges) if b > a]

@@ -17,6 +17,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -532,13 +533,17 @@ class EngineServer:
             sid, self._upgrades if transport == "polling" else [],
             self.config.ping_interval_ms, self.config.ping_timeout_ms, self.config.max_payload)
         if transport == "websocket":
-            if self._accept_websocket(request, conn, session, handshake=True) is None:
-                return
-            self._add(session)
-            session.send_text(open_packet)
-        else:
-            self._add(session)
-            self.respond_polling(conn, open_packet.encode())
+            def opened() -> None:
+                # Before the upgrade: frames sent right behind the handshake request (without
+                # waiting for the 101) are read during it and need the session open. The
+                # open packet is buffered, so it still leaves after the 101.
+                self._add(session)
+                session.send_text(open_packet)
+                self.handler.on_open(session)
+            self._accept_websocket(request, conn, session, handshake=True, before=opened)
+            return
+        self._add(session)
+        self.respond_polling(conn, open_packet.encode())
         self.handler.on_open(session)
 
     def _add(self, session: EngineSession) -> None:
@@ -547,8 +552,9 @@ class EngineServer:
             self.limits.open_ip(session.handshake.address)
 
     def _accept_websocket(self, request: Request, conn: HttpConnection,
-                          session: EngineSession | None, *,
-                          handshake: bool = False) -> WebSocketTransport | None:
+                          session: EngineSession | None, *, handshake: bool = False,
+                          before: Callable[[], None] | None = None
+                          ) -> WebSocketTransport | None:
         try:
             accept = ws.check_upgrade(request.method, request.headers)
         except GatewayError as exc:
@@ -565,6 +571,8 @@ class EngineServer:
             session.upgrading = transport
             self.deadlines.after(self.config.upgrade_timeout_ms / 1000,
                                  self._upgrade_expired, session, transport)
+        if before is not None:
+            before()
         conn.upgrade(transport, ws.upgrade_response(accept))
         return transport
 
