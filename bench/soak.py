@@ -180,8 +180,19 @@ async def run_soak(target: Target, riders: int, dashboards: int, minutes: float,
     return result
 
 
-def environment(load_before: tuple[float, float, float]) -> str:
-    """Where and when: the machine is shared, so the load average before and after."""
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(BENCH_DIR.parent), "rev-parse", "--short",
+                               "HEAD"], capture_output=True, text=True, timeout=10,
+                              check=False).stdout.strip() or "?"
+    except OSError:
+        return "?"
+
+
+def environment(load_before: tuple[float, float, float], started: datetime,
+                code: str) -> str:
+    """Where and when (``code``: the commit the gateway was started from); the machine is
+    shared, so the load average before and after."""
     model = "?"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -190,16 +201,10 @@ def environment(load_before: tuple[float, float, float]) -> str:
                 break
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
-    try:
-        commit = subprocess.run(["git", "-C", str(BENCH_DIR.parent), "rev-parse", "--short",
-                                 "HEAD"], capture_output=True, text=True, timeout=10,
-                                check=False).stdout.strip() or "?"
-    except OSError:
-        commit = "?"
     after = os.getloadavg()
-    return (f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; nproc {os.cpu_count()}; "
+    return (f"started {started:%Y-%m-%d %H:%M} UTC; nproc {os.cpu_count()}; "
             f"CPU {model}; RAM {mem_kb / 2**20:.1f} GiB; python {platform.python_version()}; "
-            f"gateway {commit}; load average (1/5/15 min) before "
+            f"gateway {code}; load average (1/5/15 min) before "
             f"{'/'.join(f'{x:.2f}' for x in load_before)}, after "
             f"{'/'.join(f'{x:.2f}' for x in after)}")
 
@@ -230,9 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.loadgen_cpu:
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {int(c) for c in args.loadgen_cpu.split(",")})
-    load_before = os.getloadavg()
+    load_before, started, code = os.getloadavg(), datetime.now(UTC), commit()
     result = uvloop.run(main_async(args))
-    print(f"## soak\n\n{environment(load_before)}\n\n{result.report()}\n", flush=True)
+    print(f"## soak\n\n{environment(load_before, started, code)}\n\n{result.report()}\n",
+          flush=True)
     return 0 if result.flat and result.lost == 0 else 1
 
 
