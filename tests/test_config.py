@@ -45,6 +45,11 @@ def test_lists_come_from_toml_arrays_or_comma_separated_env() -> None:
         ({"engineio": {"ping_interval_ms": 1.5}}, {}, "engineio.ping_interval_ms"),
         ({}, {"YBRT_SERVER": "x"}, "YBRT_SERVER"),
         ({}, {"YBRT_SERVER_PORT": "true"}, "server.port"),
+        ({"broker": {"kind": "kafka"}}, {}, "broker.kind"),
+        ({"broker": {"url": "redis+sentinel://h/mymaster"}}, {}, "broker.url"),
+        ({"broker": {"url": "http://127.0.0.1:6379"}}, {}, "broker.url"),
+        ({"broker": {"prefix": ""}}, {}, "broker.prefix"),
+        ({"broker": {"timeout_s": 0}}, {}, "broker.timeout_s"),
     ],
 )
 def test_invalid_values_name_the_key(data: dict[str, dict[str, object]], env: dict[str, str],
@@ -65,3 +70,9 @@ def test_policy_entries_come_from_toml_tables() -> None:
     assert config.policy.publish == {"rider_sos": ("rider",)}
     with pytest.raises(ConfigError, match=r"policy\.subscribe: expected a table"):
         Config.from_sources(env={"YBRT_POLICY_SUBSCRIBE": "rider_locations=finance"})
+
+
+def test_the_broker_comes_from_the_environment_too() -> None:
+    config = Config.from_sources({}, {"YBRT_BROKER_KIND": "redis",
+                                      "YBRT_BROKER_URL": "rediss://user:pw@10.0.0.5:6380/2"})
+    assert (config.broker.kind, config.broker.url) == ("redis", "rediss://user:pw@10.0.0.5:6380/2")

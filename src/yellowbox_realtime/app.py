@@ -43,13 +43,15 @@ from .api.publish import PublishApi
 from .api.webhooks import WebhooksApi
 from .auth import build_authenticator
 from .auth.base import Authenticator
-from .config import Config, HistoryConfig, ServerConfig
+from .brokers.redis import RedisBroker
+from .brokers.redis_state import RedisRecoveryRecords, RedisTickets, shared_pid_key
+from .config import BrokerConfig, Config, HistoryConfig, ServerConfig
 from .core.broker import Broker, MemoryBroker
 from .core.counters import Counters
 from .core.history import HistoryLimits
 from .core.hub import Hub
 from .core.policy import Policy
-from .core.recovery import RecoveryStore
+from .core.recovery import RecoveryRecords, RecoveryStore
 from .domain.geofence import Fence
 from .domain.geofence_config import fences_from_data
 from .errors import ConfigError, GatewayError
@@ -94,6 +96,11 @@ class Gateway:
         self.counters = Counters()
         self.limits = ClientLimits(self.config.limits, self.counters)
         self.hub = Hub(self.counters)
+        # With [broker] kind = "redis", the cluster broker and the state every node shares.
+        self.redis_broker: RedisBroker | None = None
+        if broker is None and self.config.broker.kind == "redis":
+            broker = self.redis_broker = redis_broker(self.hub, self.config.broker,
+                                                      self.config.history)
         self.broker = broker or memory_broker(self.hub, self.config.history)
         # Events for n8n: every publish passes through the outbox's tap (outbox/tap.py).
         self.outbox = Outbox(self.config.outbox, outbox_path(self.config)) \
@@ -112,7 +119,12 @@ class Gateway:
         self._deadlines: Deadlines | None = None
         self.stopping = False
         self.sse = SseRoute(self.config.sse, self.config.server, self.authenticator,
-                            self.policy, self.broker, self.hub, self.background, self.limits)
+                            self.policy, self.broker, self.hub, self.background,
+                            tickets=RedisTickets(self.redis_broker.redis,
+                                                 self.config.broker.prefix,
+                                                 self.config.sse.ticket_ttl_s)
+                            if self.redis_broker is not None else None, limits=self.limits)
+        self._recovery_records: RedisRecoveryRecords | None = None
         self._routes.append((SSE_PATH, self.sse))
         self.events: YellowBoxEvents | None = None
         self.operations: Operations | None = None
@@ -205,6 +217,10 @@ class Gateway:
         reasons = []
         if self.stopping:
             reasons.append("shutting down")
+        if self.redis_broker is not None:
+            problem = await self.redis_broker.check()
+            if problem is not None:
+                reasons.append(problem)
         if self.outbox is not None:
             problem = await self.outbox.check()
             if problem is not None:
@@ -248,11 +264,20 @@ class Gateway:
         if self.outbox is not None:
             await self.outbox.start()
         history = self.config.history
-        recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions) \
-            if history.recovery_window_s > 0 else None
+        recovery: RecoveryRecords | None = None
+        pid_key = None
+        if self.redis_broker is not None:
+            await self.redis_broker.start()
+            prefix = self.config.broker.prefix
+            pid_key = await shared_pid_key(self.redis_broker.redis, prefix)
+            if history.recovery_window_s > 0:
+                recovery = self._recovery_records = RedisRecoveryRecords(
+                    self.redis_broker.redis, prefix, history.recovery_window_s)
+        elif history.recovery_window_s > 0:
+            recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions)
         sio = SocketIOServer(self.config.engineio, self.config.auth, self.authenticator,
                              self._deadlines, self.namespaces, self.background, recovery,
-                             self.limits)
+                             pid_key=pid_key, limits=self.limits)
         self._engine = EngineServer(self.config.engineio, self.config.server, sio, loop,
                                     self._deadlines, self.counters, self.limits)
         self._bridge = AsgiBridge(self.asgi_app, scheme="https" if tls else "http")
@@ -301,6 +326,12 @@ class Gateway:
                 grace = max(0.0, min(self.config.outbox.close_grace_s,
                                      deadline - loop.time() - reserve))
             await self.outbox.close(grace)
+        # Sockets closed above are kept for recovery in Redis; then the broker sends what it
+        # still has queued and closes the connection they share.
+        if self._recovery_records is not None:
+            await self._recovery_records.close()
+        if self.redis_broker is not None:
+            await self.redis_broker.close()
         if self._bridge is not None:
             await self._bridge.close()
         if self._deadlines is not None:
@@ -350,12 +381,27 @@ def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
 
 def memory_broker(hub: Hub, config: HistoryConfig) -> MemoryBroker:
     """The single-process broker, with each channel's history limits from the config."""
-    per_channel = {
+    return MemoryBroker(hub, HistoryLimits(config.max_entries, config.ttl_s),
+                        channel_limits(config), stamp_socketio=config.recovery_window_s > 0)
+
+
+def redis_broker(hub: Hub, config: BrokerConfig, history: HistoryConfig) -> RedisBroker:
+    """The cluster broker on the configured Redis (connected when the gateway starts)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(config.url, socket_timeout=None,
+                               socket_connect_timeout=config.timeout_s)
+    return RedisBroker(hub, client, HistoryLimits(history.max_entries, history.ttl_s),
+                       channel_limits(history), prefix=config.prefix,
+                       stamp_socketio=history.recovery_window_s > 0,
+                       max_queue=config.max_queue, timeout_s=config.timeout_s)
+
+
+def channel_limits(config: HistoryConfig) -> dict[str, HistoryLimits]:
+    return {
         name: HistoryLimits(config.channel_max_entries.get(name, config.max_entries),
                             config.channel_ttl_s.get(name, config.ttl_s))
         for name in {*config.channel_max_entries, *config.channel_ttl_s}}
-    return MemoryBroker(hub, HistoryLimits(config.max_entries, config.ttl_s), per_channel,
-                        stamp_socketio=config.recovery_window_s > 0)
 
 
 def save_json(path: Path, data: Any) -> None:

@@ -322,6 +322,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=lambda: OutboxConfig())
     webhooks: WebhooksConfig = field(default_factory=lambda: WebhooksConfig())
     metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig())
+    broker: BrokerConfig = field(default_factory=lambda: BrokerConfig())
     limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @classmethod
@@ -635,3 +636,29 @@ class WebhooksConfig:
             if source not in WEBHOOK_SOURCES:
                 raise ConfigError(f"webhooks.shared_secret: unknown source {source!r} "
                                   f"(known: {', '.join(WEBHOOK_SOURCES)})")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """Where published events are numbered, kept and fanned out: ``memory`` (one process)
+    or ``redis`` (several gateway nodes sharing one Redis behave as one gateway; Socket.IO
+    recovery records, SSE tickets and the recovery pid key are then kept in Redis too)."""
+
+    kind: Literal["memory", "redis"] = "memory"
+    # redis://[user:password@]host:port/db, rediss:// (TLS) or unix:///path/to/socket.
+    # Sentinel and Cluster URLs are not supported (a plain URL to the primary works).
+    url: str = "redis://127.0.0.1:6379/0"
+    # Every key and pub/sub channel starts with this, so several gateways can share a Redis.
+    prefix: str = "ybrt:"
+    # A wait on Redis longer than this fails: the HTTP publish answers 503.
+    timeout_s: float = 5.0
+    # Publishes waiting for Redis; beyond, emits are dropped (logged) and HTTP publishes 503.
+    max_queue: int = 100_000
+
+    def __post_init__(self) -> None:
+        _positive(self, "broker", "timeout_s", "max_queue")
+        if not re.fullmatch(r"(rediss?://\S*|unix:///\S+)", self.url):
+            raise ConfigError(f"broker.url: expected redis://, rediss:// or unix:// "
+                              f"(Sentinel and Cluster are not supported), got {self.url!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_.:{}-]{1,64}", self.prefix):
+            raise ConfigError("broker.prefix: 1-64 characters of A-Z a-z 0-9 _ . : { } -")

@@ -88,3 +88,19 @@ def test_outgoing_in_a_custom_namespace_and_with_binary() -> None:
     assert message.polling.endswith(b"\x1ebAAE=")
     frames = message.websocket
     assert frames.endswith(b"\x82\x02\x00\x01")  # a binary frame with the attachment
+
+
+def test_hooks_hear_a_channel_become_active_and_idle_once() -> None:
+    hub = Hub()
+    events: list[tuple[str, str]] = []
+    hub.on_active = lambda channel: events.append(("active", channel))
+    hub.on_idle = lambda channel: events.append(("idle", channel))
+    first, second = Recorder(), Recorder()
+    hub.subscribe("a", first)
+    hub.subscribe("a", second)
+    hub.subscribe("a", first)
+    hub.unsubscribe("a", first)
+    hub.unsubscribe("a", first)
+    hub.unsubscribe("a", second)
+    hub.subscribe("a", first)
+    assert events == [("active", "a"), ("idle", "a"), ("active", "a")]

@@ -144,19 +144,33 @@ class Subscriber(Protocol):
         while the subscription lasts."""
 
 
+ChannelHook = Callable[[str], None]
+
+
 class Hub:
     """Channel membership and local fan-out, counted in ``counters`` (per publish, not per
-    recipient)."""
+    recipient).
+
+    ``on_active`` and ``on_idle`` (set by a cluster broker) hear when a channel gets its first
+    local subscriber and loses its last, so the node listens only to channels someone here
+    reads. They are called synchronously and must not raise; publishing never calls them.
+    """
 
     def __init__(self, counters: Counters | None = None) -> None:
         # Subscriber -> its sink, insertion-ordered: deliveries follow subscription order.
         self._channels: dict[str, dict[Subscriber, Sink]] = {}
         self.counters = counters or Counters()
+        self.on_active: ChannelHook | None = None
+        self.on_idle: ChannelHook | None = None
 
     def subscribe(self, channel: str, subscriber: Subscriber) -> bool:
         """Add a subscriber; returns False if it was already there."""
-        members = self._channels.setdefault(channel, {})
-        if subscriber in members:
+        members = self._channels.get(channel)
+        if members is None:
+            members = self._channels[channel] = {}
+            if self.on_active is not None:
+                self.on_active(channel)
+        elif subscriber in members:
             return False
         members[subscriber] = subscriber.sink
         return True
@@ -168,7 +182,13 @@ class Hub:
         del members[subscriber]
         if not members:
             del self._channels[channel]
+            if self.on_idle is not None:
+                self.on_idle(channel)
         return True
+
+    def members(self, channel: str) -> tuple[Subscriber, ...]:
+        """The channel's local subscribers now."""
+        return tuple(self._channels.get(channel, ()))
 
     def count(self, channel: str) -> int:
         return len(self._channels.get(channel, ()))

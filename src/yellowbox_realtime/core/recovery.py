@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["Departed", "RecoveryStore"]
+__all__ = ["Departed", "RecoveryRecords", "RecoveryStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,17 @@ class Departed:
     epoch: str
     joined_at: int
     left_at: float
+
+
+class RecoveryRecords(Protocol):
+    """Where departed sockets wait: this process (:class:`RecoveryStore`) or, in a
+    cluster, somewhere every node reads (a socket may come back to another node)."""
+
+    def keep(self, pid: str, departed: Departed) -> None:
+        """Keep the record for the recovery window; must not block."""
+
+    async def claim(self, pid: str, now: float) -> Departed | None:
+        """The record for ``pid`` if still kept; it is removed (used once)."""
 
 
 class RecoveryStore:
@@ -53,6 +64,9 @@ class RecoveryStore:
         """The record for ``pid`` if it is still within the window; it is removed."""
         self.expire(now)
         return self._departed.pop(pid, None)
+
+    async def claim(self, pid: str, now: float) -> Departed | None:
+        return self.take(pid, now)
 
     def expire(self, now: float) -> None:
         departed = self._departed

@@ -27,7 +27,7 @@ from typing import Any
 from ..auth.base import Authenticator
 from ..config import AuthConfig, EngineIOConfig
 from ..core.hub import Outgoing
-from ..core.recovery import Departed, RecoveryStore
+from ..core.recovery import Departed, RecoveryRecords
 from ..errors import AuthenticationError, GatewayError, ProtocolError
 from ..messages import Credentials
 from ..protocol import socketio as sio
@@ -85,15 +85,16 @@ class SocketIOServer:
     def __init__(self, engine_config: EngineIOConfig, auth_config: AuthConfig,
                  authenticator: Authenticator, deadlines: Deadlines,
                  namespaces: dict[str, Namespace], background: Background,
-                 recovery: RecoveryStore | None = None,
-                 limits: ClientLimits | None = None) -> None:
+                 recovery: RecoveryRecords | None = None, *,
+                 pid_key: bytes | None = None, limits: ClientLimits | None = None) -> None:
         self.engine_config = engine_config
         # Connections per user and events per connection; None: unlimited.
         self.limits = limits
         self.background = background
         self.recovery = recovery
-        # Private ids are derived from socket ids with this key, so a socket stores none.
-        self._pid_key = secrets.token_bytes(32)
+        # Private ids are derived from socket ids with this key, so a socket stores none;
+        # in a cluster every node has the same key, so any node recognises a pid.
+        self._pid_key = pid_key or secrets.token_bytes(32)
         self.auth_config = auth_config
         self.authenticator = authenticator
         self.deadlines = deadlines
@@ -334,7 +335,7 @@ class SocketIOServer:
         pid = auth.get("pid")
         if self.recovery is None or not isinstance(pid, str):
             return None
-        departed = self.recovery.take(pid, self.deadlines.now())
+        departed = await self.recovery.claim(pid, self.deadlines.now())
         if departed is None or departed.nsp != namespace.name or (
                 credentials is not None and departed.uid != credentials.uid):
             return None

@@ -52,7 +52,7 @@ from .deadlines import Deadlines
 from .http import HttpConnection, Request, origin_allowed, reason_phrase
 from .limits import ClientLimits
 from .sse_stream import SseStream, StreamSet, control_event
-from .sse_tickets import TicketStore
+from .sse_tickets import Tickets, TicketStore
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,8 @@ class SseRoute:
 
     def __init__(self, config: SseConfig, server_config: ServerConfig,
                  authenticator: Authenticator, policy: Policy, broker: Broker,
-                 hub: Hub, background: Background, limits: ClientLimits | None = None) -> None:
+                 hub: Hub, background: Background, *,
+                 tickets: Tickets | None = None, limits: ClientLimits | None = None) -> None:
         self.config = config
         # Streams count with Engine.IO sessions against [limits]; None: unlimited.
         self.limits = limits
@@ -99,7 +100,7 @@ class SseRoute:
         self.policy = policy
         self.broker = broker
         self.hub = hub
-        self.tickets = TicketStore(config.ticket_ttl_s, config.max_tickets)
+        self.tickets: Tickets = tickets or TicketStore(config.ticket_ttl_s, config.max_tickets)
         self.snapshots: dict[str, tuple[str, SnapshotProvider]] = {}
         self.streams: StreamSet | None = None
         self.background = background
@@ -209,7 +210,7 @@ class SseRoute:
             if token is None:
                 raise AuthenticationError("send the token as Authorization: Bearer <token>")
             credentials = await self.authenticator.authenticate(token)
-            ticket, lifetime = self.tickets.issue(credentials)
+            ticket, lifetime = await self.tickets.grant(credentials)
         except GatewayError as exc:
             respond_error(conn, exc)
             return
@@ -281,7 +282,7 @@ class SseRoute:
             return await self.authenticator.authenticate(token)
         ticket = request.query.get("ticket")
         if ticket:
-            return self.tickets.redeem(ticket)
+            return await self.tickets.claim(ticket)
         raise AuthenticationError("authentication required: send Authorization: Bearer "
                                   "<token>, or ?ticket= from POST /sse/tickets")
 

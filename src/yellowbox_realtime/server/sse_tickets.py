@@ -19,11 +19,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..errors import AuthenticationError, TooManyRequests
 from ..messages import Credentials
 
-__all__ = ["TicketStore"]
+__all__ = ["TicketStore", "Tickets"]
 
 # A ticket is 32 URL-safe characters; anything much longer is not one of ours.
 _MAX_TICKET_CHARS = 64
@@ -33,6 +34,17 @@ _MAX_TICKET_CHARS = 64
 class _Ticket:
     credentials: Credentials
     expires_at: float  # on the monotonic clock
+
+
+class Tickets(Protocol):
+    """Where tickets are kept: this process (:class:`TicketStore`) or, in a cluster,
+    somewhere every node reads (a ticket issued by one node opens a stream on another)."""
+
+    async def grant(self, credentials: Credentials) -> tuple[str, float]:
+        """A new ticket and its lifetime in seconds (see :meth:`TicketStore.issue`)."""
+
+    async def claim(self, ticket: str) -> Credentials:
+        """The credentials behind a ticket, used up (see :meth:`TicketStore.redeem`)."""
 
 
 class TicketStore:
@@ -75,6 +87,12 @@ class TicketStore:
             raise AuthenticationError("stream ticket is unknown, used or expired: get a new "
                                       "one from POST /sse/tickets")
         return found.credentials
+
+    async def grant(self, credentials: Credentials) -> tuple[str, float]:
+        return self.issue(credentials)
+
+    async def claim(self, ticket: str) -> Credentials:
+        return self.redeem(ticket)
 
     def __len__(self) -> int:
         return len(self._tickets)

@@ -1,0 +1,564 @@
+"""The Redis broker: several gateway nodes numbering, keeping and delivering events as one.
+
+Publishing is one Lua step on the server (:mod:`.scripts`): take the stream's next offset,
+keep the entry in each channel's history (bounded by count and age), remember the
+idempotency key, and PUBLISH the entry on each channel's pub/sub channel. Every node,
+the publishing one included, delivers what it receives on pub/sub to its :class:`Hub`, so
+local and remote subscribers take the same path and see one order: the order Redis ran the
+scripts in.
+
+Per-channel pub/sub: the hub tells the broker when a channel gets its first local
+subscriber (SUBSCRIBE) and loses its last (UNSUBSCRIBE). A node therefore receives only the
+channels someone on it reads. Subscribing takes a round trip, so each newly subscribed
+channel is caught up from its history: whatever it published after the node's delivery
+watermark at the moment it became active reaches its subscribers, in order with the rest.
+
+One connection carries all of a node's subscriptions, so messages arrive in offset order;
+an event published to several channels arrives once per channel and is delivered once (by
+offset). The same ordering makes a barrier possible: a PING on that connection is answered
+after every message published before it. :meth:`since` and the catch-up hold deliveries
+while they read a history, pass the barrier, deliver what came in up to the read, and keep
+the rest until the caller has subscribed (the callers subscribe without awaiting after
+``since``, as with the memory broker). So a client recovering on this node gets every event
+once: from the history up to the read, live after it. Reads are serialised per node.
+
+Costs per publish: one Lua script (a few O(log n) sorted-set steps per channel) in a
+pipelined round trip shared with every publish queued meanwhile; one pub/sub message per
+channel to each node subscribed to it; one JSON decode per node. ``publish_nowait`` only
+appends to a bounded queue.
+
+Bounded: at most ``max_queue`` publishes wait for Redis; past that ``publish_nowait`` drops
+the event (counted in ``dropped``, logged) and ``publish`` raises :class:`BrokerUnavailable`.
+
+Not supported: Redis Cluster (a publish touches keys of several channels in one script,
+which Cluster allows only within one hash slot) and Sentinel URLs (redis-py's ``from_url``
+does not read them); a Sentinel-managed primary can be given as a plain ``redis://`` URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ..core.history import History, HistoryLimits, Recovery, new_epoch
+from ..core.hub import Hub, Outgoing, Subscriber
+from ..errors import GatewayError
+from ..protocol.sse import StreamPosition
+from . import scripts
+from .codec import Entry, decode_entry, encode_body
+
+__all__ = ["BrokerUnavailable", "RedisBroker"]
+
+log = logging.getLogger(__name__)
+
+_NONE: frozenset[Subscriber] = frozenset()
+_BATCH = 256
+# Own events published with an exclude set, waiting for their pub/sub copy.
+_MAX_EXCLUDES = 10_000
+# Offsets remembered during one catch-up round trip.
+_MAX_RECENT = 1_000_000
+
+
+class BrokerUnavailable(GatewayError):
+    """Redis cannot be reached (or did not answer in time): the event was not published."""
+
+    code = "broker_unavailable"
+    http_status = 503
+    temporary = True
+
+
+@dataclass(slots=True)
+class _Publish:
+    channels: tuple[str, ...]
+    message: Outgoing
+    exclude: frozenset[Subscriber]
+    key: str | None
+    seq: int
+    done: asyncio.Future[StreamPosition] | None = None
+
+
+@dataclass(slots=True)
+class _Held:
+    entries: list[Entry] = field(default_factory=list)
+
+
+class RedisBroker:
+    """A :class:`~yellowbox_realtime.core.broker.Broker` on Redis; see the module doc.
+
+    ``clock`` (seconds) replaces the Redis server's clock for history ages (tests);
+    ``timeout_s`` bounds each wait on Redis.
+    """
+
+    def __init__(self, hub: Hub, client: aioredis.Redis, default: HistoryLimits,
+                 per_channel: dict[str, HistoryLimits] | None = None, *,
+                 prefix: str = "ybrt:", stamp_socketio: bool = True,
+                 idempotency_window_s: float = 24 * 3600, max_queue: int = 100_000,
+                 timeout_s: float = 5.0, clock: Callable[[], float] | None = None) -> None:
+        self.hub = hub
+        self.redis = client
+        self.prefix = prefix
+        # The same per-channel limit lookup as the memory history (it keeps no entries here).
+        self._limits: History[Outgoing] = History(default, per_channel)
+        self._stamp = stamp_socketio
+        self._window_ms = int(idempotency_window_s * 1000)
+        self._max_queue = max_queue
+        self._timeout = timeout_s
+        self._clock = clock
+        self._node = uuid.uuid4().hex[:16]
+        self._seq = itertools.count(1)
+        self._publish = client.register_script(scripts.PUBLISH)
+        self._since = client.register_script(scripts.SINCE)
+        self._published = 0
+        self.dropped = 0
+        # The stream as this node knows it: its epoch, the newest offset it has seen, and
+        # the newest it has handed to the hub (everything this node needs up to it is
+        # delivered; pub/sub copies at or below it are repeats).
+        self._epoch = ""
+        self._retired: set[str] = set()
+        self._high = 0
+        self._delivered = 0
+        self._queue: deque[_Publish] = deque()
+        self._queued = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._excludes: OrderedDict[int, frozenset[Subscriber]] = OrderedDict()
+        self._pubsub = client.pubsub()
+        self._subscribed: set[str] = set()
+        self._activate: dict[str, int] = {}
+        # Offsets delivered live while channels wait to be caught up (so the catch-up
+        # does not deliver them again).
+        self._recent: set[int] = set()
+        self._deactivate: set[str] = set()
+        self._changed = asyncio.Event()
+        self._read_lock = asyncio.Lock()
+        self._held: _Held | None = None
+        self._pongs: dict[bytes, asyncio.Future[None]] = {}
+        self._pings = itertools.count(1)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._healthy = False
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Learn the stream's position, listen, and take over the hub's channels."""
+        reply = await self._run_since([], StreamPosition("_", 0))
+        self._epoch = _text(reply[0])
+        self._high = self._delivered = int(reply[1])
+        # Keeps the pub/sub connection subscribed (and so open) with no channel active.
+        await self._pubsub.subscribe(f"{self.prefix}node:{self._node}")
+        self.hub.on_active = self._on_active
+        self.hub.on_idle = self._on_idle
+        for channel in self.hub.channels():
+            self._on_active(channel)
+        self._healthy = True
+        self._tasks = [asyncio.create_task(self._write(), name="redis-broker-write"),
+                       asyncio.create_task(self._read(), name="redis-broker-read"),
+                       asyncio.create_task(self._subscriptions(), name="redis-broker-sub")]
+
+    async def close(self) -> None:
+        """Send what is queued (for up to ``timeout_s``), then stop listening."""
+        if self._tasks and self._queue:
+            self._drained.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._timeout):
+                    await self._drained.wait()
+        self.hub.on_active = self.hub.on_idle = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for item in self._queue:
+            if item.done is not None and not item.done.done():
+                item.done.set_exception(BrokerUnavailable("the broker is closing"))
+        self._queue.clear()
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.aclose()
+
+    async def check(self) -> str | None:
+        """Why this broker cannot serve now (``/readyz``), or None."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self.redis.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            return f"redis broker: {exc or type(exc).__name__}"
+        if not self._healthy:
+            return "redis broker: the pub/sub connection is down (reconnecting)"
+        return None
+
+    # -- Broker -----------------------------------------------------------------------
+
+    @property
+    def published(self) -> int:
+        return self._published
+
+    def publish_nowait(self, channels: Sequence[str], message: Outgoing,
+                       exclude: frozenset[Subscriber] = _NONE) -> None:
+        if len(self._queue) >= self._max_queue:
+            self.dropped += 1
+            log.warning("redis broker: %d publishes waiting for Redis; dropped %r",
+                        len(self._queue), message.event)
+            return
+        self._enqueue(_Publish(tuple(channels), message, exclude, None, next(self._seq)))
+
+    async def publish(self, channels: Sequence[str], message: Outgoing, *,
+                      idempotency_key: str | None = None) -> StreamPosition:
+        if len(self._queue) >= self._max_queue:
+            raise BrokerUnavailable("too many publishes waiting for Redis; try again shortly")
+        done: asyncio.Future[StreamPosition] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Publish(tuple(channels), message, _NONE, idempotency_key,
+                               next(self._seq), done))
+        return await done
+
+    async def since(self, channels: Sequence[str],
+                    position: StreamPosition) -> Recovery[Outgoing]:
+        wanted = list(dict.fromkeys(channels))
+        async with self._read_lock:
+            self._hold()
+            try:
+                reply = await self._run_since(wanted, position)
+                await self._barrier()
+                recovery = self._recovery(wanted, position, reply)
+                self._release(recovery.position.epoch, recovery.position.offset)
+            except (RedisError, OSError, TimeoutError) as exc:
+                raise BrokerUnavailable(f"redis: {exc or type(exc).__name__}") from exc
+            finally:
+                # What came in after the read is held until the caller, which subscribes
+                # without awaiting once this returns, has subscribed.
+                asyncio.get_running_loop().call_soon(self._end_hold)
+        return recovery
+
+    def position(self) -> StreamPosition:
+        return StreamPosition(self._epoch or "_", self._high)
+
+    # -- publishing -------------------------------------------------------------------
+
+    def _enqueue(self, item: _Publish) -> None:
+        self._published += 1
+        if item.exclude:
+            self._excludes[item.seq] = item.exclude
+            if len(self._excludes) > _MAX_EXCLUDES:
+                self._excludes.popitem(last=False)
+        self._queue.append(item)
+        self._queued.set()
+
+    async def _write(self) -> None:
+        """The one task that sends publishes: queue order is Redis's order."""
+        queue = self._queue
+        while True:
+            if not queue:
+                self._drained.set()
+                self._queued.clear()
+                await self._queued.wait()
+                continue
+            batch = [queue.popleft() for _ in range(min(len(queue), _BATCH))]
+            results: list[Any]
+            try:
+                async with asyncio.timeout(self._timeout):
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for item in batch:
+                            keys, args = self._publish_call(item)
+                            await self._publish(keys=keys, args=args, client=pipe)
+                        results = await pipe.execute(raise_on_error=False)
+            except (RedisError, OSError, TimeoutError) as exc:
+                results = [exc] * len(batch)
+            for item, result in zip(batch, results, strict=True):
+                self._settle(item, result)
+
+    def _publish_call(self, item: _Publish) -> tuple[list[str], list[Any]]:
+        p = self.prefix
+        keys = [f"{p}stream", f"{p}i:{item.key}" if item.key is not None else f"{p}i:"]
+        args: list[Any] = [new_epoch(), self._window_ms if item.key is not None else 0,
+                           self._now_ms(),
+                           encode_body(item.message, item.channels, self._node, item.seq)]
+        for channel in item.channels:
+            limits = self._limits.limits_for(channel)
+            keys += [f"{p}h:{channel}", f"{p}r:{channel}"]
+            args += [f"{p}c:{channel}", limits.max_entries, int(limits.ttl_s * 1000)]
+        return keys, args
+
+    def _settle(self, item: _Publish, result: Any) -> None:
+        if isinstance(result, BaseException):
+            self._excludes.pop(item.seq, None)
+            error = BrokerUnavailable(f"redis: {result or type(result).__name__}")
+            if item.done is None:
+                log.warning("redis broker: %r not published: %s", item.message.event,
+                            error.message)
+            elif not item.done.done():
+                error.__cause__ = result
+                item.done.set_exception(error)
+            return
+        fresh, text = int(result[0]), _text(result[1])
+        epoch, _, offset_text = text.rpartition(":")
+        offset = int(offset_text)
+        if fresh:
+            item.message.place(epoch, offset, time.monotonic(), stamped=self._stamp)
+            if epoch == self._epoch and offset > self._high:
+                self._high = offset
+        if not fresh or not self._subscribed.intersection(item.channels):
+            # No pub/sub copy will come back to apply it to.
+            self._excludes.pop(item.seq, None)
+        if item.done is not None and not item.done.done():
+            item.done.set_result(StreamPosition(epoch, offset))
+
+    # -- receiving --------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        """Pub/sub messages in, in order; reconnects (with backoff) after Redis goes away,
+        then catches every subscribed channel up from the watermark."""
+        backoff = 0.1
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=None)
+            except (RedisError, OSError) as exc:
+                if self._healthy:
+                    log.warning("redis broker: pub/sub connection lost (%s); reconnecting", exc)
+                self._healthy = False
+                for pong in self._pongs.values():
+                    if not pong.done():
+                        pong.set_exception(TimeoutError("pub/sub connection lost"))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if not self._healthy:
+                self._healthy = True
+                backoff = 0.1
+                log.warning("redis broker: pub/sub connection back; catching up")
+                for channel in self._subscribed:
+                    self._activate.setdefault(channel, self._delivered)
+                self._changed.set()
+            if message is None:
+                continue
+            kind = message["type"]
+            if kind == "message":
+                try:
+                    entry = decode_entry(message["data"], stamped=self._stamp)
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("redis broker: ignored a malformed entry: %s", exc)
+                    continue
+                if self._held is not None:
+                    self._held.entries.append(entry)
+                else:
+                    self._deliver(entry)
+            elif kind == "pong":
+                waiter = self._pongs.pop(bytes(message["data"]), None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+
+    def _deliver(self, entry: Entry) -> None:
+        message = entry.message
+        if message.epoch != self._epoch:
+            if message.epoch in self._retired:
+                return  # a straggler from before Redis lost its data
+            self._new_epoch(message.epoch)
+        elif message.offset <= self._delivered:
+            return  # another of its channels' copy, or caught up already
+        self._delivered = message.offset
+        if self._activate and len(self._recent) < _MAX_RECENT:
+            self._recent.add(message.offset)
+        if message.offset > self._high:
+            self._high = message.offset
+        exclude = self._excludes.pop(entry.seq, _NONE) if entry.origin == self._node else _NONE
+        self.hub.publish(entry.channels, message, exclude)
+
+    def _new_epoch(self, epoch: str) -> None:
+        log.warning("redis broker: the stream's epoch changed (%s -> %s): Redis lost its "
+                    "data; clients resuming from before are told so", self._epoch, epoch)
+        if self._epoch:
+            self._retired.add(self._epoch)
+        self._epoch, self._high, self._delivered = epoch, 0, 0
+
+    def _release(self, epoch: str, upto: int) -> None:
+        """Deliver what was held up to ``upto`` (it is in the history just read)."""
+        held = self._held
+        if epoch != self._epoch:
+            self._new_epoch(epoch)
+        if held is not None:
+            keep = []
+            for entry in held.entries:
+                if entry.message.epoch == epoch and entry.message.offset <= upto:
+                    self._deliver(entry)
+                else:
+                    keep.append(entry)
+            held.entries = keep
+        if upto > self._delivered:
+            self._delivered = upto
+        if upto > self._high:
+            self._high = upto
+
+    def _hold(self) -> None:
+        """Pub/sub messages wait from now (they may still be held from the last read)."""
+        if self._held is None:
+            self._held = _Held()
+
+    def _end_hold(self) -> None:
+        """Deliver what waited, unless another read holds them now (it ends the hold)."""
+        held = self._held
+        if held is None or self._read_lock.locked():
+            return
+        self._held = None
+        for entry in held.entries:
+            self._deliver(entry)
+
+    async def _barrier(self) -> None:
+        """Return once every pub/sub message published before now has been read."""
+        token = f"{self._node}:{next(self._pings)}".encode()
+        pong: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pongs[token] = pong
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._pubsub.ping(token)
+                await pong
+        finally:
+            self._pongs.pop(token, None)
+
+    # -- reading histories ------------------------------------------------------------
+
+    async def _run_since(self, channels: Sequence[str], position: StreamPosition) -> Any:
+        p = self.prefix
+        keys = [f"{p}stream"]
+        args: list[Any] = [new_epoch(), self._now_ms(), position.epoch, position.offset]
+        for channel in channels:
+            keys += [f"{p}h:{channel}", f"{p}r:{channel}"]
+            args.append(int(self._limits.limits_for(channel).ttl_s * 1000))
+        async with asyncio.timeout(self._timeout):
+            return await self._since(keys=keys, args=args)
+
+    def _recovery(self, channels: Sequence[str], position: StreamPosition,
+                  reply: Any) -> Recovery[Outgoing]:
+        epoch, last, trusted = _text(reply[0]), int(reply[1]), bool(int(reply[2]))
+        offset = position.offset if trusted else 0
+        complete = trusted
+        runs: list[list[Outgoing]] = []
+        for i in range(len(channels)):
+            if int(reply[3 + 2 * i]) > offset:
+                complete = False
+            runs.append([decode_entry(raw, stamped=self._stamp).message
+                         for raw in reply[4 + 2 * i]])
+        entries: list[Outgoing] = []
+        for message in heapq.merge(*runs, key=lambda m: m.offset):
+            if not entries or entries[-1].offset != message.offset:
+                entries.append(message)
+        return Recovery(entries, complete, StreamPosition(epoch, last))
+
+    # -- subscriptions ----------------------------------------------------------------
+
+    def _on_active(self, channel: str) -> None:
+        self._deactivate.discard(channel)
+        if channel not in self._subscribed and channel not in self._activate:
+            self._activate[channel] = self._delivered
+            self._changed.set()
+
+    def _on_idle(self, channel: str) -> None:
+        self._activate.pop(channel, None)
+        if channel in self._subscribed:
+            self._deactivate.add(channel)
+            self._changed.set()
+
+    async def _subscriptions(self) -> None:
+        backoff = 0.1
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            try:
+                await self._apply_subscriptions()
+                backoff = 0.1
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("redis broker: subscribing failed (%s); retrying", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._changed.set()
+
+    async def _apply_subscriptions(self) -> None:
+        p = self.prefix
+        leaving = [c for c in self._deactivate if self.hub.count(c) == 0]
+        self._deactivate.clear()
+        if leaving:
+            self._subscribed.difference_update(leaving)
+            await self._pubsub.unsubscribe(*(f"{p}c:{c}" for c in leaving))
+        joining = dict(self._activate)
+        if not joining:
+            return
+        try:
+            async with self._read_lock:
+                self._hold()
+                self._subscribed.update(joining)
+                await self._pubsub.subscribe(*(f"{p}c:{c}" for c in joining))
+                start = StreamPosition(self._epoch or "_", min(joining.values()))
+                reply = await self._run_since(list(joining), start)
+                await self._barrier()
+                for channel, since in joining.items():
+                    if self._activate.get(channel) == since:
+                        del self._activate[channel]
+                self._catch_up(joining, reply)
+        finally:
+            self._end_hold()
+
+    def _catch_up(self, joining: dict[str, int], reply: Any) -> None:
+        """Deliver to newly subscribed channels what they published since they became
+        active, merged in offset order with what pub/sub brought meanwhile."""
+        epoch, last, trusted = _text(reply[0]), int(reply[1]), bool(int(reply[2]))
+        if epoch != self._epoch:
+            self._new_epoch(epoch)
+        targets: dict[int, list[str]] = {}
+        found: dict[int, Entry] = {}
+        for i, channel in enumerate(joining):
+            since = joining[channel] if trusted else 0
+            if int(reply[3 + 2 * i]) > since:
+                log.warning("redis broker: %s lost events while this node was not "
+                            "listening (history no longer has them)", channel)
+            for raw in reply[4 + 2 * i]:
+                entry = decode_entry(raw, stamped=self._stamp)
+                if entry.message.offset > since:
+                    found.setdefault(entry.message.offset, entry)
+                    targets.setdefault(entry.message.offset, []).append(channel)
+        held = self._held
+        live: dict[int, Entry] = {}
+        if held is not None:
+            keep = []
+            for entry in held.entries:
+                if entry.message.epoch == epoch and entry.message.offset <= last:
+                    live.setdefault(entry.message.offset, entry)
+                else:
+                    keep.append(entry)
+            held.entries = keep
+        recent = self._recent
+        for offset in sorted(found.keys() | live.keys()):
+            if offset in live:
+                self._deliver(live[offset])
+            elif offset not in recent:
+                # Not delivered live: none of its channels was listened to here. (A live
+                # delivery reaches the local subscribers of all its channels.)
+                entry = found[offset]
+                exclude = self._excludes.pop(entry.seq, _NONE) \
+                    if entry.origin == self._node else _NONE
+                self.hub.publish(entry.channels, entry.message, exclude)
+        if not self._activate:
+            recent.clear()
+        if last > self._delivered:
+            self._delivered = last
+        if last > self._high:
+            self._high = last
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _now_ms(self) -> int | str:
+        return int(self._clock() * 1000) if self._clock is not None else ""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,129 @@
+"""Two gateway processes on one Redis behave as one gateway."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from tests.apiclients import bearer
+from tests.conftest import MakeToken
+from tests.interop.nodeclient import NodeDriver
+from tests.server.ssereader import open_stream
+
+from .conftest import StartNode
+from .proxy import Proxy
+
+WEBSOCKET: dict[str, Any] = {"transports": ["websocket"]}
+
+
+async def publish(node_url: str, channel: str, event: str, data: Any) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=node_url, timeout=10) as http:
+        response = await http.post(f"/api/v1/channels/{channel}/events",
+                                   json={"event": event, "data": data}, headers=bearer())
+    assert response.status_code == 202, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_user_role_and_channel_broadcasts_reach_both_nodes(
+        start_node: StartNode, node_driver: NodeDriver, make_token: MakeToken) -> None:
+    a, b = await start_node(), await start_node()
+    token = make_token("ops-1", "operations")
+    for name, node in (("on_a", a), ("on_b", b)):
+        await node_driver.connect(name, node.url, auth={"token": token}, **WEBSOCKET)
+        await node_driver.expect(name, "connect")
+        assert await node_driver.emit(name, "subscribe_rider_locations", ack=True) == [
+            {"ok": True, "channel": "rider_locations"}]
+    for sender, channel, event in ((a, "user:ops-1", "task_assigned"),
+                                   (b, "role:operations", "shift_note"),
+                                   (a, "rider_locations", "rider_location_update")):
+        await publish(sender.url, channel, event, {"via": channel})
+        for name in ("on_a", "on_b"):
+            record = await node_driver.expect(name, "event", event=event)
+            assert record["args"] == [{"via": channel}]
+    # Each once: a last marker is the next event on both.
+    await publish(b.url, "user:ops-1", "marker", {})
+    for name in ("on_a", "on_b"):
+        await node_driver.expect(name, "event", event="marker")
+        events = [r["event"] for r in node_driver.records(name) if r["type"] == "event"]
+        assert events == ["task_assigned", "shift_note", "rider_location_update", "marker"]
+
+
+async def test_socketio_recovers_on_the_other_node(
+        start_node: StartNode, node_driver: NodeDriver, make_token: MakeToken) -> None:
+    a, b = await start_node(), await start_node()
+    proxy = Proxy(a.address)
+    await proxy.start()
+    try:
+        await node_driver.connect("ops", proxy.url, auth={"token": make_token("ops-1",
+                                                                             "operations")},
+                                  reconnection=True, reconnectionDelay=200,
+                                  reconnectionDelayMax=300, **WEBSOCKET)
+        first = await node_driver.expect("ops", "connect")
+        assert first["recovered"] is False
+        await node_driver.emit("ops", "subscribe_rider_locations", ack=True)
+        await publish(b.url, "rider_locations", "rider_location_update", {"n": 0})
+        assert (await node_driver.expect("ops", "event", event="rider_location_update")
+                )["args"] == [{"n": 0}]
+
+        # Node A's connection is gone; the balancer sends the client to B.
+        proxy.cut(b.address)
+        await node_driver.expect("ops", "disconnect")
+        for n in (1, 2, 3):
+            await publish(a.url, "rider_locations", "rider_location_update", {"n": n})
+        second = await node_driver.expect("ops", "connect")
+        assert second["recovered"] is True
+        assert second["id"] == first["id"]
+        await publish(a.url, "rider_locations", "rider_location_update", {"n": 4})
+        got = [(await node_driver.expect("ops", "event", event="rider_location_update"))
+               ["args"][0]["n"] for _ in range(4)]
+        assert got == [1, 2, 3, 4]
+        # Rooms came back on B too: a user message, then nothing repeated.
+        await publish(a.url, "user:ops-1", "marker", {})
+        await node_driver.expect("ops", "event", event="marker")
+        assert len([r for r in node_driver.records("ops") if r["type"] == "event"
+                    and r["event"] == "rider_location_update"]) == 5
+    finally:
+        await proxy.close()
+
+
+async def test_sse_resumes_on_the_other_node(start_node: StartNode,
+                                             make_token: MakeToken) -> None:
+    a, b = await start_node(), await start_node()
+    token = make_token("fin-1", "finance")
+    async with httpx.AsyncClient(timeout=10) as http:
+        async with open_stream(http, f"{a.url}/sse?channels=user:fin-1", token=token) as sse:
+            assert (await sse.next()).event == "ready"
+            await publish(b.url, "user:fin-1", "note", {"n": 1})
+            seen = await sse.next()
+            assert (seen.event, json.loads(seen.data)) == ("note", {"n": 1})
+        for n in (2, 3):
+            await publish(a.url, "user:fin-1", "note", {"n": n})
+        async with open_stream(http, f"{b.url}/sse?channels=user:fin-1", token=token,
+                               headers={"Last-Event-ID": seen.id or ""}) as sse:
+            got = [await sse.next() for _ in range(3)]
+            assert [(e.event, json.loads(e.data)) for e in got[:2]] == [
+                ("note", {"n": 2}), ("note", {"n": 3})]
+            assert (got[2].event, json.loads(got[2].data)) == ("ready", {"resumed": True})
+            await publish(a.url, "user:fin-1", "note", {"n": 4})
+            live = await sse.next()
+            assert json.loads(live.data) == {"n": 4}
+
+
+async def test_a_ticket_from_one_node_opens_a_stream_on_the_other_once(
+        start_node: StartNode, make_token: MakeToken) -> None:
+    a, b = await start_node(), await start_node()
+    async with httpx.AsyncClient(timeout=10) as http:
+        issued = await http.post(f"{a.url}/sse/tickets",
+                                 headers={"Authorization":
+                                          f"Bearer {make_token('fin-1', 'finance')}"})
+        assert issued.status_code == 200
+        ticket = issued.json()["ticket"]
+        url = f"{b.url}/sse?channels=user:fin-1&ticket={ticket}"
+        async with open_stream(http, url) as sse:
+            assert (await sse.next()).event == "ready"
+        again = await http.get(f"{a.url}/sse?channels=user:fin-1&ticket={ticket}")
+        assert again.status_code == 401
+

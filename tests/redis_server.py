@@ -1,0 +1,84 @@
+"""A real ``redis-server`` on a free loopback port, for the broker and cluster tests.
+
+Started with no persistence in a temporary directory and stopped by its pid. Without
+``redis-server`` the tests that need it are skipped, except under CI, where ``.ci/run``
+installs it and its absence is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+
+__all__ = ["RedisServer", "free_port", "redis_server"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RedisServer:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)
+
+
+def _binary() -> str:
+    binary = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (.ci/run installs it)")
+        pytest.skip("redis-server is not installed")
+    return binary
+
+
+@contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    binary = _binary()
+    with tempfile.TemporaryDirectory(prefix="ybrt-redis-") as directory:
+        port = free_port()
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory,
+             "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = RedisServer(port, process)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"redis-server exited with {process.returncode}")
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                        sock.sendall(b"PING\r\n")
+                        if sock.recv(16).startswith(b"+PONG"):
+                            break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)  # polling a process that is starting: no event to wait on
+            yield server
+        finally:
+            server.stop()
