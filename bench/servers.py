@@ -66,6 +66,14 @@ def command(name: str, port: int, secret: str) -> tuple[list[str], dict[str, str
             "YBRT_RIDERS_LOCATION_BURST": "1000000",
             "YBRT_SERVER_ALLOWED_ORIGINS": "*",
             "YBRT_SERVER_BACKLOG": "4096",
+            # Thousands of clients from one address, connecting at once: the per-client
+            # limits would refuse the load itself (they are measured in tests/limits/).
+            "YBRT_LIMITS_MAX_CONNECTIONS_PER_IP": "0",
+            "YBRT_LIMITS_MAX_CONNECTIONS_PER_USER": "0",
+            "YBRT_LIMITS_HANDSHAKES_PER_IP_PER_S": "0",
+            "YBRT_LIMITS_HANDSHAKE_BURST": "0",
+            "YBRT_LIMITS_EVENTS_PER_S": "0",
+            "YBRT_LIMITS_EVENTS_BURST": "0",
         })
         return ([sys.executable, "-m", "yellowbox_realtime.cli", "serve", "--host", HOST,
                  "--port", str(port), "--log-level", "warning"], env)

@@ -30,6 +30,7 @@ import os
 import secrets
 import signal
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ from .server.background import Background
 from .server.deadlines import Deadlines
 from .server.engineio import EngineServer
 from .server.http import HttpFront, Route
+from .server.limits import ClientLimits
 from .server.socketio import SocketIOServer
 from .server.sockets import Emitter, Namespace
 from .server.sse import SSE_PATH, SnapshotProvider, SseRoute
@@ -92,6 +94,7 @@ class Gateway:
         self.policy = policy or Policy.with_overrides(self.config.policy.subscribe,
                                                       self.config.policy.publish)
         self.counters = Counters()
+        self.limits = ClientLimits(self.config.limits, self.counters)
         self.hub = Hub(self.counters)
         # With [broker] kind = "redis", the cluster broker and the state every node shares.
         self.redis_broker: RedisBroker | None = None
@@ -120,7 +123,7 @@ class Gateway:
                             tickets=RedisTickets(self.redis_broker.redis,
                                                  self.config.broker.prefix,
                                                  self.config.sse.ticket_ttl_s)
-                            if self.redis_broker is not None else None)
+                            if self.redis_broker is not None else None, limits=self.limits)
         self._recovery_records: RedisRecoveryRecords | None = None
         self._routes.append((SSE_PATH, self.sse))
         self.events: YellowBoxEvents | None = None
@@ -250,7 +253,10 @@ class Gateway:
 
     # -- lifecycle --------------------------------------------------------------------
 
-    async def start(self, host: str | None = None, port: int | None = None) -> None:
+    async def start(self, host: str | Sequence[str] | None = None,
+                    port: int | None = None) -> None:
+        """Listen on ``host`` (several addresses: one socket each, and with port 0 a port
+        each), or ``server.host``."""
         # First: a certificate that cannot be loaded stops the start before anything runs.
         tls = tls_context(self.config.server)
         loop = asyncio.get_running_loop()
@@ -271,9 +277,9 @@ class Gateway:
             recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions)
         sio = SocketIOServer(self.config.engineio, self.config.auth, self.authenticator,
                              self._deadlines, self.namespaces, self.background, recovery,
-                             pid_key=pid_key)
+                             pid_key=pid_key, limits=self.limits)
         self._engine = EngineServer(self.config.engineio, self.config.server, sio, loop,
-                                    self._deadlines, self.counters)
+                                    self._deadlines, self.counters, self.limits)
         self._bridge = AsgiBridge(self.asgi_app, scheme="https" if tls else "http")
         self._front = HttpFront(self.config.server,
                                 [(SOCKET_IO_PATH, self._engine), *self._routes], self._bridge,

@@ -9,6 +9,7 @@ Every value is checked when the config is built and an error names the offending
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 import types
 import typing
@@ -262,6 +263,49 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """What one client (an address, a user, a connection) may take of the gateway, so that
+    one client's excess is refused with a reason while everyone else carries on. Connections
+    are Engine.IO sessions (WebSocket or polling) and SSE streams, counted together; 0 turns
+    a limit off."""
+
+    max_connections_per_ip: int = 1000
+    max_connections_per_user: int = 50
+    # New connections (Engine.IO handshakes, SSE streams) per address: a token bucket.
+    handshakes_per_ip_per_s: float = 20.0
+    handshake_burst: int = 100
+    # Socket.IO events a connection may send: a token bucket; beyond it each event is refused
+    # with rate_limited. A connection refused more than flood_refusals times beyond what
+    # the rate refills (sending at over twice the rate, sustained) is disconnected.
+    events_per_s: float = 50.0
+    events_burst: int = 100
+    flood_refusals: int = 100
+    # Addresses of reverse proxies whose X-Forwarded-For names the client; empty: the TCP
+    # peer is the client (a proxy's own address would share one limit for everyone).
+    trusted_proxies: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("max_connections_per_ip", "max_connections_per_user",
+                     "handshakes_per_ip_per_s", "handshake_burst", "events_per_s",
+                     "events_burst", "flood_refusals"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"limits.{name}: must be 0 (off) or more, "
+                                  f"got {getattr(self, name)!r}")
+        if bool(self.handshakes_per_ip_per_s) != bool(self.handshake_burst):
+            raise ConfigError("limits.handshake_burst: set with handshakes_per_ip_per_s "
+                              "(both 0 turns the limit off)")
+        if bool(self.events_per_s) != bool(self.events_burst):
+            raise ConfigError("limits.events_burst: set with events_per_s "
+                              "(both 0 turns the limit off)")
+        for address in self.trusted_proxies:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError as exc:
+                raise ConfigError(f"limits.trusted_proxies: not an IP address: "
+                                  f"{address!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The gateway's whole configuration."""
 
@@ -279,6 +323,7 @@ class Config:
     webhooks: WebhooksConfig = field(default_factory=lambda: WebhooksConfig())
     metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig())
     broker: BrokerConfig = field(default_factory=lambda: BrokerConfig())
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @classmethod
     def from_sources(

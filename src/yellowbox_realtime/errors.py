@@ -186,6 +186,13 @@ class TooManyRequests(RateLimited):
         self.retry_after_s = retry_after_s
 
 
+class TooManyConnections(TooManyRequests):
+    """An address or a user already holds as many connections as ``[limits]`` allows."""
+
+    code = "too_many_connections"
+    close_code = 1008
+
+
 # Inbound webhooks (n8n, Firebase Cloud Functions).
 
 

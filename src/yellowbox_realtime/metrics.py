@@ -94,6 +94,12 @@ def _traffic(gateway: Gateway) -> list[Family]:
     for transport in ("websocket", "polling", "sse"):
         cut.add(counters.slow_consumers.get(transport, 0), {"transport": transport})
         dropped.add(counters.dropped_bytes.get(transport, 0), {"transport": transport})
+    limited = counter("ybrt_limit_refusals_total",
+                      "Connections and events refused by the per-client limits ([limits]), "
+                      "by limit.")
+    for limit in ("connections_per_ip", "connections_per_user", "handshake_rate",
+                  "event_rate", "event_flood"):
+        limited.add(counters.limited.get(limit, 0), {"limit": limit})
     responses = counter("ybrt_http_responses_total", "HTTP responses written, by status.")
     for status, count in sorted(counters.http_responses.items()):
         responses.add(count, {"status": str(status)})
@@ -103,7 +109,7 @@ def _traffic(gateway: Gateway) -> list[Family]:
                 counters.publishes),
         counter("ybrt_deliveries_total", "Recipients those events reached (one per "
                 "connection per event).", counters.deliveries),
-        refused, cut, dropped, responses,
+        refused, cut, dropped, limited, responses,
         histogram("ybrt_publish_flush_latency_seconds",
                   "From a publish to the end of the flush that hands it to the sockets "
                   "(sampled: the oldest unflushed publish, once per flush round).",

@@ -52,7 +52,7 @@ class Histogram:
 class Counters:
     """One gateway's running totals. Plain attributes, no locks: one event loop writes."""
 
-    __slots__ = ("deliveries", "dropped_bytes", "flush_latency", "http_responses",
+    __slots__ = ("deliveries", "dropped_bytes", "flush_latency", "http_responses", "limited",
                  "publishes", "refused", "slow_consumers", "unflushed_since")
 
     def __init__(self) -> None:
@@ -68,12 +68,18 @@ class Counters:
         self.dropped_bytes: dict[str, int] = {}
         # HTTP responses the front wrote, by status.
         self.http_responses: dict[int, int] = {}
+        # Refusals by the per-client limits ([limits]), by limit: connections_per_ip,
+        # connections_per_user, handshake_rate, event_rate, event_flood.
+        self.limited: dict[str, int] = {}
         self.flush_latency = Histogram()
         # time.monotonic() of the first publish with recipients not yet flushed; 0: none.
         self.unflushed_since = 0.0
 
     def refuse(self, code: str) -> None:
         self.refused[code] = self.refused.get(code, 0) + 1
+
+    def limit_refused(self, limit: str) -> None:
+        self.limited[limit] = self.limited.get(limit, 0) + 1
 
     def cut_off(self, transport: str, dropped: int) -> None:
         self.slow_consumers[transport] = self.slow_consumers.get(transport, 0) + 1

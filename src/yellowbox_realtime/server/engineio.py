@@ -16,16 +16,19 @@ import contextlib
 import json
 import logging
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ..config import EngineIOConfig, ServerConfig
 from ..core.counters import Counters
-from ..errors import GatewayError, ProtocolError, SlowConsumer
+from ..errors import GatewayError, ProtocolError, SlowConsumer, TooManyRequests
 from ..protocol import engineio as eio
 from ..protocol import websocket as ws
 from .deadlines import Deadlines
 from .http import HttpConnection, Request, first_values, origin_allowed
+from .limits import ClientLimits
 from .output import FlushScheduler, OutputBuffer
 
 if TYPE_CHECKING:
@@ -85,11 +88,13 @@ class HandshakeInfo:
     request_id: str = ""
 
     @staticmethod
-    def from_request(request: Request) -> HandshakeInfo:
+    def from_request(request: Request, address: str | None = None) -> HandshakeInfo:
+        """``address``: the client's, when it is not the TCP peer's (a trusted proxy's)."""
         return HandshakeInfo(
             header_lines="\r\n".join(f"{name}:{value}" for name, value in request.headers.items()
                                       if name not in UNKEPT_HEADERS),
-            address=request.client[0] if request.client else "",
+            address=address if address is not None else
+            request.client[0] if request.client else "",
             url=request.path + ("?" + request.query_string if request.query_string else ""),
             request_id=request.id)
 
@@ -236,8 +241,12 @@ class EngineSession:
         elif kind is eio.PacketType.NOOP:
             pass
         else:
-            # Clients send only message, pong, close and noop outside an upgrade.
-            self.close(f"parse error: unexpected packet type {int(kind)}", notify=False)
+            # Clients send only message, pong, close and noop outside an upgrade (in v4 the
+            # server pings; a client's ping is refused as the reference server refuses it).
+            why = f"unexpected packet type {int(kind)}" + (
+                " (the server pings, clients answer with pong)"
+                if kind is eio.PacketType.PING else "")
+            self.close(f"parse error: {why}", notify=False, code=1002, why=why)
 
     # -- upgrade ----------------------------------------------------------------------
 
@@ -265,8 +274,10 @@ class EngineSession:
 
     # -- closing ----------------------------------------------------------------------
 
-    def close(self, reason: str, *, notify: bool = True) -> None:
-        """End the session; ``notify`` sends the client a close packet first."""
+    def close(self, reason: str, *, notify: bool = True, code: int = 1000,
+              why: str = "") -> None:
+        """End the session; ``notify`` sends the client a close packet first. A WebSocket
+        ends with close ``code`` and ``why`` (the reason a client's close event shows)."""
         if self.closed:
             return
         if notify:
@@ -274,7 +285,7 @@ class EngineSession:
         self.closed = True
         self.server.forget(self)
         if self.websocket is not None:
-            self.websocket.close()
+            self.websocket.close(code, why)
         if self.upgrading is not None:
             self.upgrading.close()
         if self._poll_conn is not None:
@@ -347,10 +358,10 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
             self.write_now(ws.close_frame(code, reason))
             self.transport.close()
 
-    def close(self) -> None:
+    def close(self, code: int = 1000, reason: str = "") -> None:
         """Flush what is queued (the close packet), then a close frame."""
         self.flush()
-        self.close_with(1000, "")
+        self.close_with(code, reason)
         self.discard()
 
     def pause_writing(self) -> None:
@@ -394,9 +405,12 @@ class EngineServer:
 
     def __init__(self, config: EngineIOConfig, server_config: ServerConfig,
                  handler: EngineHandler, loop: asyncio.AbstractEventLoop,
-                 deadlines: Deadlines, counters: Counters | None = None) -> None:
+                 deadlines: Deadlines, counters: Counters | None = None,
+                 limits: ClientLimits | None = None) -> None:
         self.config = config
         self.counters = counters or Counters()
+        # Connections per address and new connections per second; None: unlimited.
+        self.limits = limits
         self.deadlines = deadlines
         self.server_config = server_config
         self.handler = handler
@@ -437,7 +451,8 @@ class EngineServer:
             self.linger(transport)
 
     def forget(self, session: EngineSession) -> None:
-        self.sessions.pop(session.sid, None)
+        if self.sessions.pop(session.sid, None) is not None and self.limits is not None:
+            self.limits.close_ip(session.handshake.address)
 
     # -- HTTP -------------------------------------------------------------------------
 
@@ -499,24 +514,47 @@ class EngineServer:
         if transport == "polling" and request.method != "GET":
             self.respond_error(conn, BAD_HANDSHAKE_METHOD)
             return
+        address = None
+        if self.limits is not None:
+            address = self.limits.address(request.client[0] if request.client else "",
+                                          request.headers)
+            try:
+                self.limits.admit(address, time.monotonic())
+            except TooManyRequests as exc:
+                # Engine.IO's error shape (as for its other refusals), with the gateway's
+                # stable code beside it and the time to wait.
+                conn.extra_headers.append(("Retry-After", str(exc.retry_after_s)))
+                self.respond_error(conn, FORBIDDEN, status=exc.http_status,
+                                   detail=exc.message, reason=exc.code)
+                return
         sid = base64.urlsafe_b64encode(secrets.token_bytes(15)).decode()
-        session = EngineSession(self, sid, HandshakeInfo.from_request(request))
+        session = EngineSession(self, sid, HandshakeInfo.from_request(request, address))
         open_packet = eio.open_packet(
             sid, self._upgrades if transport == "polling" else [],
             self.config.ping_interval_ms, self.config.ping_timeout_ms, self.config.max_payload)
         if transport == "websocket":
-            if self._accept_websocket(request, conn, session, handshake=True) is None:
-                return
-            self.sessions[sid] = session
-            session.send_text(open_packet)
-        else:
-            self.sessions[sid] = session
-            self.respond_polling(conn, open_packet.encode())
+            def opened() -> None:
+                # Before the upgrade: frames sent right behind the handshake request (without
+                # waiting for the 101) are read during it and need the session open. The
+                # open packet is buffered, so it still leaves after the 101.
+                self._add(session)
+                session.send_text(open_packet)
+                self.handler.on_open(session)
+            self._accept_websocket(request, conn, session, handshake=True, before=opened)
+            return
+        self._add(session)
+        self.respond_polling(conn, open_packet.encode())
         self.handler.on_open(session)
 
+    def _add(self, session: EngineSession) -> None:
+        self.sessions[session.sid] = session
+        if self.limits is not None:
+            self.limits.open_ip(session.handshake.address)
+
     def _accept_websocket(self, request: Request, conn: HttpConnection,
-                          session: EngineSession | None, *,
-                          handshake: bool = False) -> WebSocketTransport | None:
+                          session: EngineSession | None, *, handshake: bool = False,
+                          before: Callable[[], None] | None = None
+                          ) -> WebSocketTransport | None:
         try:
             accept = ws.check_upgrade(request.method, request.headers)
         except GatewayError as exc:
@@ -533,6 +571,8 @@ class EngineServer:
             session.upgrading = transport
             self.deadlines.after(self.config.upgrade_timeout_ms / 1000,
                                  self._upgrade_expired, session, transport)
+        if before is not None:
+            before()
         conn.upgrade(transport, ws.upgrade_response(accept))
         return transport
 
@@ -550,11 +590,13 @@ class EngineServer:
             conn.respond(200, [("Content-Type", content_type)], body)
 
     def respond_error(self, conn: HttpConnection, error: tuple[int, str], *, status: int = 400,
-                      detail: str = "") -> None:
+                      detail: str = "", reason: str = "") -> None:
         code, message = error
         body: dict[str, object] = {"code": code, "message": message}
         if detail:
             body["detail"] = detail
+        if reason:
+            body["reason"] = reason
         if not conn.closed:
             conn.respond(status, [("Content-Type", "application/json")],
                          json.dumps(body).encode())

@@ -388,7 +388,7 @@ class HttpFront:
                 return route
         return self.fallback
 
-    async def start(self, host: str, port: int,
+    async def start(self, host: str | Sequence[str], port: int,
                     ssl: ssl_module.SSLContext | None = None) -> list[tuple[str, int]]:
         """Listen (with TLS when given a context); returns the bound addresses (port 0
         picks a free port)."""

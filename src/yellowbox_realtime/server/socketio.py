@@ -35,6 +35,7 @@ from ..protocol.sse import StreamPosition, parse_last_event_id
 from .background import Background
 from .deadlines import Deadline, Deadlines
 from .engineio import EngineSession
+from .limits import ClientLimits, EventBucket, EventVerdict
 from .sockets import (
     ERROR_EVENT,
     Namespace,
@@ -64,11 +65,15 @@ def _without(names: frozenset[str], name: str) -> frozenset[str]:
 class SioClient:
     """Socket.IO state of one Engine.IO session."""
 
-    __slots__ = ("connecting", "decoder", "sockets")
+    __slots__ = ("connecting", "decoder", "events", "sockets", "uid")
 
     def __init__(self, max_attachments: int) -> None:
         self.decoder = sio.Decoder(max_attachments=max_attachments)
         self.sockets: dict[str, Socket] = {}
+        # The events budget ([limits]), made on the first event; and the user this session
+        # counts against (max_connections_per_user), from its first authenticated CONNECT.
+        self.events: EventBucket | None = None
+        self.uid: str | None = None
         # Namespaces whose CONNECT is being authenticated; rarely non-empty, so a shared
         # empty frozenset until then.
         self.connecting = _NONE
@@ -81,8 +86,10 @@ class SocketIOServer:
                  authenticator: Authenticator, deadlines: Deadlines,
                  namespaces: dict[str, Namespace], background: Background,
                  recovery: RecoveryRecords | None = None, *,
-                 pid_key: bytes | None = None) -> None:
+                 pid_key: bytes | None = None, limits: ClientLimits | None = None) -> None:
         self.engine_config = engine_config
+        # Connections per user and events per connection; None: unlimited.
+        self.limits = limits
         self.background = background
         self.recovery = recovery
         # Private ids are derived from socket ids with this key, so a socket stores none;
@@ -143,6 +150,9 @@ class SocketIOServer:
         for socket in tuple(client.sockets.values()):
             self._forget(socket, reason)
         client.sockets.clear()
+        if client.uid is not None and self.limits is not None:
+            self.limits.close_user(client.uid)
+            client.uid = None
 
     def farewell(self, session: EngineSession, error: GatewayError) -> list[str]:
         client = session.state
@@ -161,6 +171,12 @@ class SocketIOServer:
             if socket is None:
                 return
             data = packet.data
+            if self.limits is not None:
+                verdict, client.events = self.limits.take_event(client.events,
+                                                                self.deadlines.now())
+                if verdict != EventVerdict.ACCEPT:
+                    self._over_rate(session, client, socket, data[0], packet.id, verdict)
+                    return
             if data[0] == REFRESH_EVENT and socket.credentials is not None:
                 self.background.spawn(self._refresh(socket, data[1:], packet.id))
             else:
@@ -176,6 +192,27 @@ class SocketIOServer:
                 self._forget(socket, "client namespace disconnect")
         else:
             session.close(f"parse error: clients do not send packet type {int(kind)}")
+
+    def _over_rate(self, session: EngineSession, client: SioClient, socket: Socket,
+                   event: str, ack_id: int | None, verdict: int) -> None:
+        """An event over the connection's rate is refused with ``rate_limited``; a
+        connection that keeps flooding reads why and is disconnected without coming back
+        (a Socket.IO disconnect: socket.io-client does not reconnect after one)."""
+        assert self.limits is not None
+        if verdict == EventVerdict.REFUSE:
+            socket.answer_error(event, ack_id, self.limits.event_refusal())
+            return
+        error = self.limits.flood_error()
+        log.warning("disconnecting session %s from %s: %s", session.sid,
+                    session.handshake.address, error.message)
+        for packet in self.farewell(session, error):
+            session.send_text(packet)
+        for each in tuple(client.sockets.values()):
+            each.send_packet(sio.SioPacket(sio.SioType.DISCONNECT, each.namespace.name))
+            self._forget(each, "rate limited: event flood")
+        client.sockets.clear()
+        # 1008: policy violation.
+        session.close("rate limited: event flood", code=1008, why="event flood")
 
     def _start_connect(self, session: EngineSession, client: SioClient,
                        packet: sio.SioPacket) -> None:
@@ -223,6 +260,14 @@ class SocketIOServer:
         client.connecting = _without(client.connecting, namespace.name)
         if session.closed:
             return
+        if credentials is not None and client.uid is None and self.limits is not None:
+            # Counted here, after the last await: the check and the count are one step.
+            try:
+                self.limits.open_user(credentials.uid)
+            except GatewayError as exc:
+                self._refuse(session, namespace.name, exc.message)
+                return
+            client.uid = credentials.uid
         if restored is not None:
             departed, missed = restored
             socket.id, socket.recovered = departed.sid, True

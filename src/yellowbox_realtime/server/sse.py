@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,6 +50,7 @@ from ..protocol.sse import StreamPosition
 from .background import Background
 from .deadlines import Deadlines
 from .http import HttpConnection, Request, origin_allowed, reason_phrase
+from .limits import ClientLimits
 from .sse_stream import SseStream, StreamSet, control_event
 from .sse_tickets import Tickets, TicketStore
 
@@ -87,8 +89,12 @@ class SseRoute:
     def __init__(self, config: SseConfig, server_config: ServerConfig,
                  authenticator: Authenticator, policy: Policy, broker: Broker,
                  hub: Hub, background: Background, *,
-                 tickets: Tickets | None = None) -> None:
+                 tickets: Tickets | None = None, limits: ClientLimits | None = None) -> None:
         self.config = config
+        # Streams count with Engine.IO sessions against [limits]; None: unlimited.
+        self.limits = limits
+        # What each open stream counts against: (address, user id).
+        self._counted: dict[SseStream, tuple[str, str]] = {}
         self.server_config = server_config
         self.authenticator = authenticator
         self.policy = policy
@@ -112,6 +118,14 @@ class SseRoute:
 
     def start(self, loop: asyncio.AbstractEventLoop, deadlines: Deadlines) -> None:
         self.streams = StreamSet(self.config, self.server_config, self.hub, loop, deadlines)
+        self.streams.on_end.append(self._release)
+
+    def _release(self, stream: SseStream) -> None:
+        counted = self._counted.pop(stream, None)
+        if counted is not None and self.limits is not None:
+            address, uid = counted
+            self.limits.close_ip(address)
+            self.limits.close_user(uid)
 
     async def close(self) -> None:
         """Open streams are told to come back (requests still authenticating are the
@@ -160,7 +174,11 @@ class SseRoute:
             return
         channels = self._channels(request, path)
         position = self._resume_position(request)
-        self.background.spawn(self._open(request, conn, channels, position))
+        address = request.client[0] if request.client else ""
+        if self.limits is not None:
+            address = self.limits.address(address, request.headers)
+            self.limits.admit(address, time.monotonic())
+        self.background.spawn(self._open(request, conn, channels, position, address))
 
     def _channels(self, request: Request, path: str) -> list[str]:
         if path != SSE_PATH:
@@ -199,7 +217,7 @@ class SseRoute:
         respond_json(conn, 200, {"ticket": ticket, "expiresIn": round(lifetime, 3)})
 
     async def _open(self, request: Request, conn: HttpConnection, channels: list[str],
-                    position: StreamPosition | None) -> None:
+                    position: StreamPosition | None, address: str) -> None:
         try:
             credentials = await self._credentials(request)
             for channel in channels:
@@ -218,7 +236,17 @@ class SseRoute:
         streams = self.streams
         if streams is None or conn.closed or conn.transport is None:
             return
+        if self.limits is not None:
+            try:
+                self.limits.check_ip(address)
+                self.limits.open_user(credentials.uid)
+            except GatewayError as exc:
+                respond_error(conn, exc)
+                return
+            self.limits.open_ip(address)
         stream = SseStream(streams, conn.transport, credentials, channels)
+        if self.limits is not None:
+            self._counted[stream] = (address, credentials.uid)
         head = f"HTTP/1.1 200 OK\r\n{_STREAM_HEAD}"
         head += "".join(f"{name}: {value}\r\n" for name, value in conn.extra_headers)
         conn.upgrade(stream, (head + "\r\n").encode("latin-1"))

@@ -1,0 +1,1 @@
+"""Atheris (libFuzzer) targets, one per parser; see fuzz/README.md."""

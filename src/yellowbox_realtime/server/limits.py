@@ -1,0 +1,206 @@
+"""Per-client limits (``[limits]``): connections per address and per user, new connections
+per address per second, and Socket.IO events per connection per second.
+
+Connections are Engine.IO sessions and SSE streams, counted together: an address or a user
+holds one count per open session or stream, taken when it opens and given back however it
+ends. Everything here is synchronous and takes the time as an argument; the transports call
+it at the moment a connection is admitted, so nothing can slip in between a check and the
+count it guards.
+
+The client's address is the TCP peer's, unless the peer is one of ``trusted_proxies``: then
+it is the last address of ``X-Forwarded-For`` that is not a trusted proxy (the one the
+nearest untrusted hop connected from; addresses further left are the client's own say-so).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Mapping
+
+from ..config import LimitsConfig
+from ..core.counters import Counters
+from ..errors import RateLimited, TooManyConnections, TooManyRequests
+
+__all__ = ["ClientLimits", "EventBucket", "EventVerdict"]
+
+# Handshake buckets kept before the full ones (idle addresses) are dropped.
+_MAX_BUCKETS = 10_000
+
+
+class _Bucket:
+    __slots__ = ("tokens", "updated")
+
+    def __init__(self, tokens: float, now: float) -> None:
+        self.tokens = tokens
+        self.updated = now
+
+
+class EventBucket:
+    """One connection's event budget and, beside it, how much flooding it has left."""
+
+    __slots__ = ("strikes", "tokens", "updated")
+
+    def __init__(self, tokens: float, strikes: float, now: float) -> None:
+        self.tokens = tokens
+        self.strikes = strikes
+        self.updated = now
+
+
+class EventVerdict:
+    ACCEPT = 0
+    REFUSE = 1
+    DISCONNECT = 2
+
+
+class ClientLimits:
+    """The counts and buckets of one gateway; ``counters.limited`` counts each refusal."""
+
+    def __init__(self, config: LimitsConfig, counters: Counters) -> None:
+        self.config = config
+        self.counters = counters
+        self.by_ip: dict[str, int] = {}
+        self.by_user: dict[str, int] = {}
+        self._handshakes: dict[str, _Bucket] = {}
+        self._trusted = frozenset(ipaddress.ip_address(a) for a in config.trusted_proxies)
+
+    # -- who is asking ----------------------------------------------------------------
+
+    def address(self, peer: str, headers: Mapping[str, str]) -> str:
+        """The client's address (see the module's docstring)."""
+        if not self._trusted or not _in(peer, self._trusted):
+            return peer
+        forwarded = headers.get("x-forwarded-for", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not _valid(hop):
+                break  # garbage from here on left cannot be trusted either
+            if not _in(hop, self._trusted):
+                return hop
+        return peer
+
+    # -- new connections --------------------------------------------------------------
+
+    def admit(self, ip: str, now: float) -> None:
+        """A new connection from ``ip`` may start: raises TooManyRequests (rate) or
+        TooManyConnections (count), each with the seconds to wait."""
+        self.check_ip(ip)
+        self._take_handshake(ip, now)
+
+    def check_ip(self, ip: str) -> None:
+        limit = self.config.max_connections_per_ip
+        if limit and self.by_ip.get(ip, 0) >= limit:
+            self._refused("connections_per_ip")
+            raise TooManyConnections(
+                f"too many connections from {ip}: at most {limit} at a time", 5)
+
+    def _take_handshake(self, ip: str, now: float) -> None:
+        rate, burst = self.config.handshakes_per_ip_per_s, self.config.handshake_burst
+        if not rate:
+            return
+        bucket = self._handshakes.get(ip)
+        if bucket is None:
+            if len(self._handshakes) >= _MAX_BUCKETS:
+                self._prune(now)
+            bucket = self._handshakes[ip] = _Bucket(float(burst), now)
+        bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens < 1.0:
+            self._refused("handshake_rate")
+            wait = max(1, math.ceil((1.0 - bucket.tokens) / rate))
+            raise TooManyRequests(
+                f"too many new connections from {ip}: at most {rate:g} per second "
+                f"(bursts of {burst})", wait)
+        bucket.tokens -= 1.0
+
+    def _prune(self, now: float) -> None:
+        """Forget addresses whose bucket has refilled: they are as if never seen."""
+        rate, burst = self.config.handshakes_per_ip_per_s, self.config.handshake_burst
+        full = [ip for ip, b in self._handshakes.items()
+                if b.tokens + (now - b.updated) * rate >= burst]
+        for ip in full:
+            del self._handshakes[ip]
+        if len(self._handshakes) >= _MAX_BUCKETS:
+            # Every one of them is busy: start afresh rather than grow without bound.
+            self._handshakes.clear()
+
+    def open_ip(self, ip: str) -> None:
+        """Count a connection from ``ip`` (after :meth:`admit`, with nothing in between)."""
+        self.by_ip[ip] = self.by_ip.get(ip, 0) + 1
+
+    def close_ip(self, ip: str) -> None:
+        left = self.by_ip.get(ip, 0) - 1
+        if left > 0:
+            self.by_ip[ip] = left
+        else:
+            self.by_ip.pop(ip, None)
+
+    def open_user(self, uid: str) -> None:
+        """Count a connection of ``uid``, or raise TooManyConnections."""
+        limit = self.config.max_connections_per_user
+        held = self.by_user.get(uid, 0)
+        if limit and held >= limit:
+            self._refused("connections_per_user")
+            raise TooManyConnections(
+                f"too many connections for user {uid}: at most {limit} at a time", 5)
+        self.by_user[uid] = held + 1
+
+    def close_user(self, uid: str) -> None:
+        left = self.by_user.get(uid, 0) - 1
+        if left > 0:
+            self.by_user[uid] = left
+        else:
+            self.by_user.pop(uid, None)
+
+    # -- events on a connection -------------------------------------------------------
+
+    def take_event(self, bucket: EventBucket | None, now: float) -> tuple[int, EventBucket | None]:
+        """One inbound event on a connection: its verdict, and the bucket to keep (created
+        on the first event, so idle connections carry none)."""
+        rate, burst = self.config.events_per_s, self.config.events_burst
+        if not rate:
+            return EventVerdict.ACCEPT, bucket
+        flood = self.config.flood_refusals
+        if bucket is None:
+            bucket = EventBucket(float(burst), float(flood), now)
+        elapsed = now - bucket.updated
+        bucket.updated = now
+        bucket.tokens = min(burst, bucket.tokens + elapsed * rate)
+        bucket.strikes = min(flood, bucket.strikes + elapsed * rate)
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return EventVerdict.ACCEPT, bucket
+        self._refused("event_rate")
+        if flood:
+            bucket.strikes -= 1.0
+            if bucket.strikes < 0:
+                self._refused("event_flood")
+                return EventVerdict.DISCONNECT, bucket
+        return EventVerdict.REFUSE, bucket
+
+    def event_refusal(self) -> RateLimited:
+        return RateLimited(f"too many events: at most {self.config.events_per_s:g} per "
+                           f"second per connection (bursts of {self.config.events_burst})")
+
+    def flood_error(self) -> RateLimited:
+        return RateLimited(f"disconnected: kept sending events at over twice the limit of "
+                           f"{self.config.events_per_s:g} per second")
+
+    def _refused(self, limit: str) -> None:
+        self.counters.limit_refused(limit)
+
+
+def _valid(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
+def _in(address: str, trusted: frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address]
+        ) -> bool:
+    try:
+        return ipaddress.ip_address(address) in trusted
+    except ValueError:
+        return False
