@@ -63,6 +63,7 @@ from .server.asgi import ASGIApp, AsgiBridge
 from .server.background import Background
 from .server.deadlines import Deadlines
 from .server.engineio import EngineServer
+from .server.gaps import GapTeller
 from .server.http import HttpFront, Route
 from .server.socketio import SocketIOServer
 from .server.sockets import Emitter, Namespace
@@ -122,6 +123,10 @@ class Gateway:
                                                  self.config.sse.ticket_ttl_s)
                             if self.redis_broker is not None else None)
         self._recovery_records: RedisRecoveryRecords | None = None
+        if self.redis_broker is not None:
+            # Live clients hear about gaps the cluster broker cannot fill (outages, epochs).
+            self.redis_broker.on_gap = GapTeller(
+                self.hub, self.sse, stamped=self.config.history.recovery_window_s > 0)
         self._routes.append((SSE_PATH, self.sse))
         self.events: YellowBoxEvents | None = None
         self.operations: Operations | None = None

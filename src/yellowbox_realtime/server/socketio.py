@@ -301,7 +301,12 @@ class SocketIOServer:
         except GatewayError:
             return None
         channels = [namespace.channel(room) for room in departed.rooms]
-        missed = await namespace.broker.since(channels, position)
+        try:
+            missed = await namespace.broker.since(channels, position)
+        except GatewayError as exc:
+            if not exc.temporary:
+                raise
+            return None  # the history cannot be read now (Redis away): a gap, not a refusal
         if not missed.complete:
             return None
         return departed, missed.entries
