@@ -253,6 +253,11 @@ class RedisBroker:
         return None
 
     @property
+    def node(self) -> str:
+        """This node's id in the cluster (random per process)."""
+        return self._node
+
+    @property
     def up(self) -> bool:
         """Whether publishes go through Redis now (False during an outage)."""
         return self._up
