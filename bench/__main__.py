@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import json
 import os
 import platform
 import subprocess
@@ -21,6 +22,7 @@ from typing import Any
 import uvloop
 
 from . import proc, report
+from .scenarios.cluster import DEFAULT_SETUPS, Setup, describe, run_cluster_fanout, running_cluster
 from .scenarios.connections import ConnectionsResult, run_connections
 from .scenarios.fanout import FanoutResult, run_fanout
 from .scenarios.fleet import run_fleet
@@ -30,6 +32,10 @@ from .servers import BENCH_DIR, NODE_PEER, SERVERS, Target, running
 
 def _ints(text: str) -> list[int]:
     return [int(x.replace("_", "")) for x in text.split(",") if x]
+
+
+def _setups(text: str) -> list[Setup]:
+    return [Setup.parse(x) for x in text.split(",") if x]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,6 +57,15 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--clients", type=_ints, default=[1000, 10000])
     c.add_argument("--gateway-clients", type=_ints, default=[],
                    help="extra N for the gateway only, e.g. 20000")
+    cl = sub.add_parser("cluster", help="fan-out over the nodes of a cluster on Redis")
+    cl.add_argument("--subscribers", type=_ints, default=[1000], help="e.g. 1000,5000")
+    cl.add_argument("--setups", type=_setups, default=list(DEFAULT_SETUPS),
+                    help="stack:nodes[:memory], default gateway:1,gateway:2,node:1,node:2")
+    cl.add_argument("--node-cpus", default=None,
+                    help="CPU list per node, ';'-separated (node k gets entry k mod count); "
+                         "default: every node and Redis on --server-cpu")
+    cl.add_argument("--step-s", type=float, default=3.0)
+    cl.add_argument("--samples", type=int, default=20, help="subscribers that timestamp")
     s = sub.add_parser("slow", help="one subscriber stops reading during a fan-out")
     s.add_argument("--subscribers", type=int, default=50)
     s.add_argument("--rate", type=float, default=1000.0, help="messages/s")
@@ -100,6 +115,43 @@ async def for_each_server(names: list[str], cpu: str | None,
     return results
 
 
+async def clusters(setups: list[Setup], cpus: list[str | None], subscribers: list[int],
+                   step_s: float, samples: int) -> list[FanoutResult]:
+    """Each setup in turn, each on a fresh Redis, for each subscriber count."""
+    results = []
+    for n in subscribers:
+        for setup in setups:
+            try:
+                async with running_cluster(setup, cpus) as cluster:
+                    print(f"-- {describe(cluster)}", file=sys.stderr, flush=True)
+                    results.append(await run_cluster_fanout(cluster, n, step_s=step_s,
+                                                            samples=samples))
+            except (OSError, TimeoutError, ConnectionError, RuntimeError) as exc:
+                print(f"-- {setup.label} failed: {exc!r}", file=sys.stderr, flush=True)
+    return results
+
+
+def cluster_versions() -> str:
+    node_modules = NODE_PEER.parent / "node_modules"
+
+    def package(name: str) -> str:
+        try:
+            with open(node_modules / name / "package.json") as f:
+                return str(json.load(f)["version"])
+        except (OSError, ValueError, KeyError):
+            return "?"
+
+    try:
+        redis = subprocess.run(["redis-server", "--version"], capture_output=True, text=True,
+                               timeout=10, check=False).stdout.split()
+        redis_version = next((w.split("=", 1)[1] for w in redis if w.startswith("v=")), "?")
+    except OSError:
+        redis_version = "?"
+    return (f"redis-server {redis_version}; @socket.io/redis-adapter "
+            f"{package('@socket.io/redis-adapter')}; node-redis {package('redis')}; "
+            f"redis-py {version('redis')}")
+
+
 async def _fanout(target: Target, n: int, step_s: float, samples: int) -> FanoutResult:
     return await run_fanout(target, n, step_s=step_s, samples=samples)
 
@@ -129,6 +181,10 @@ async def main_async(args: argparse.Namespace) -> str:
             conns += await for_each_server([x for x in names if x == "gateway"], cpu,
                                            functools.partial(_connections, n=n))
         return report.connections(conns)
+    if args.scenario == "cluster":
+        cpus = args.node_cpus.split(";") if args.node_cpus else [cpu]
+        return report.cluster(await clusters(args.setups, cpus, args.subscribers,
+                                             args.step_s, args.samples))
     slow = await for_each_server(names, cpu, lambda t: run_slow(
         t, args.subscribers, rate_msgs=args.rate, duration_s=args.duration_s,
         pause_at_s=args.pause_at_s))
@@ -142,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {int(c) for c in args.loadgen_cpu.split(",")})
     tables = uvloop.run(main_async(args))
-    print(f"## {args.scenario}\n\n{environment()}\n\n{tables}\n", flush=True)
+    env = environment()
+    if args.scenario == "cluster":
+        env += "; " + cluster_versions()
+    print(f"## {args.scenario}\n\n{env}\n\n{tables}\n", flush=True)
     return 0
 
 

@@ -65,22 +65,30 @@ async def drain(clients: Sequence[SioClient], expected: int, timeout: float,
 
 @dataclass
 class CpuWindow:
-    """Server and load generator CPU seconds over a wall-clock window."""
+    """Server and load generator CPU seconds over a wall-clock window.
+
+    ``others`` are more server processes counted with ``pid`` (a cluster's other nodes and
+    its Redis).
+    """
 
     pid: int
+    others: tuple[int, ...] = ()
     wall0: float = 0.0
     server0: float = 0.0
     loadgen0: float = 0.0
 
+    def _server(self) -> float:
+        return sum(proc.cpu_seconds(pid) for pid in (self.pid, *self.others))
+
     def start(self) -> CpuWindow:
         self.wall0 = time.monotonic()
-        self.server0 = proc.cpu_seconds(self.pid)
+        self.server0 = self._server()
         self.loadgen0 = proc.self_cpu_seconds()
         return self
 
     def stop(self) -> tuple[float, float, float]:
         """(wall s, server CPU s, load generator CPU s) since start()."""
-        return (time.monotonic() - self.wall0, proc.cpu_seconds(self.pid) - self.server0,
+        return (time.monotonic() - self.wall0, self._server() - self.server0,
                 proc.self_cpu_seconds() - self.loadgen0)
 
 

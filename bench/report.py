@@ -32,16 +32,19 @@ def ratios(values: Mapping[str, float | None], better: str = "higher") -> str:
     return (", ".join(parts) + note) if parts else "-"
 
 
+def fanout_steps(r: FanoutResult) -> str:
+    """One server's steps: offered and delivered rates, loss, latency, CPU."""
+    rows = [[f"{s.offered_per_s:,.0f}", f"{s.rate_msgs:,.1f}", f"{s.delivered_per_s:,.0f}",
+             f"{s.lost:,}", _f(s.p50_ms), _f(s.p99_ms), _f(s.cpu_s_per_million),
+             f"{s.loadgen_cpu * 100:.0f}%", "ok" if s.ok(r.max_p99_s) else "FAIL"]
+            for s in r.steps]
+    return f"### {r.server}, {r.subscribers:,} subscribers\n\n" + table(
+        ["offered/s", "msgs/s", "delivered/s", "lost", "p50 ms", "p99 ms",
+         "CPU s/1M", "loadgen CPU", "step"], rows)
+
+
 def fanout(results: Sequence[FanoutResult]) -> str:
-    out = []
-    for r in results:
-        rows = [[f"{s.offered_per_s:,.0f}", f"{s.rate_msgs:,.1f}", f"{s.delivered_per_s:,.0f}",
-                 f"{s.lost:,}", _f(s.p50_ms), _f(s.p99_ms), _f(s.cpu_s_per_million),
-                 f"{s.loadgen_cpu * 100:.0f}%", "ok" if s.ok(r.max_p99_s) else "FAIL"]
-                for s in r.steps]
-        out.append(f"### {r.server}, {r.subscribers:,} subscribers\n\n" + table(
-            ["offered/s", "msgs/s", "delivered/s", "lost", "p50 ms", "p99 ms",
-             "CPU s/1M", "loadgen CPU", "step"], rows))
+    out = [fanout_steps(r) for r in results]
     summary = []
     for r in results:
         s = r.sustained
@@ -109,3 +112,45 @@ def slow(results: Sequence[SlowResult]) -> str:
             f"- others: {r.others_received:,}/{r.others_expected:,} received "
             f"(lost {r.others_lost:,}); latency {windows}")
     return "\n\n".join(out)
+
+
+def cluster(results: Sequence[FanoutResult]) -> str:
+    """Cluster fan-out: each setup's steps, the sustained rates, and ratios between setups
+    measured in the same run (two nodes against one, the gateway against Node)."""
+    out = [fanout_steps(r) for r in results]
+    summary = []
+    for r in results:
+        s = r.sustained
+        summary.append([r.server, f"{r.subscribers:,}",
+                        "-" if s is None else f"{s.delivered_per_s:,.0f}",
+                        _f(None if s is None else s.p50_ms), _f(None if s is None else s.p99_ms),
+                        _f(None if s is None else s.cpu_s_per_million), _failed(r)])
+    out.append("### sustained (highest passing step)\n\n" + table(
+        ["setup", "N", "deliveries/s", "p50 ms", "p99 ms", "CPU s/1M",
+         "failed at (offered/s: lost, p99 ms)"], summary))
+    for n in sorted({r.subscribers for r in results}):
+        rate = {r.server: r.sustained.delivered_per_s for r in results
+                if r.subscribers == n and r.sustained is not None}
+        pairs = [(a, b) for a in rate for b in rate if a != b and _compared(a, b)]
+        text = ", ".join(f"{a} / {b} {rate[a] / rate[b]:.3g}x" for a, b in pairs)
+        out.append(f"N={n:,}: sustained deliveries/s {text or '-'}")
+    return "\n\n".join(out)
+
+
+def _failed(r: FanoutResult) -> str:
+    failed = [s for s in r.steps if not s.ok(r.max_p99_s)]
+    if not failed:
+        return "none (top step passed)"
+    s = failed[0]
+    return f"{s.offered_per_s:,.0f}: {s.lost:,}, {_f(s.p99_ms)}"
+
+
+def _compared(a: str, b: str) -> bool:
+    """Pairs worth a ratio: more nodes over fewer of one stack, the gateway over Node at
+    the same node count and broker."""
+    stack_a, nodes_a, broker_a = a.split(" ")
+    stack_b, nodes_b, broker_b = b.split(" ")
+    if stack_a == stack_b:
+        return int(nodes_a[1:]) > int(nodes_b[1:]) or (nodes_a == nodes_b and broker_a == "redis"
+                                                       and broker_b == "memory")
+    return stack_a == "gateway" and nodes_a == nodes_b and broker_a == broker_b

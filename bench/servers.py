@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,11 +96,15 @@ async def wait_listening(port: int, process: asyncio.subprocess.Process,
 
 
 @contextlib.asynccontextmanager
-async def running(name: str, cpu: str | None = None,
-                  secret: str = SECRET) -> AsyncIterator[Target]:
-    """Start server ``name`` on a free port (pinned to ``cpu`` with taskset); stop it after."""
+async def running(name: str, cpu: str | None = None, secret: str = SECRET,
+                  extra_env: Mapping[str, str] | None = None) -> AsyncIterator[Target]:
+    """Start server ``name`` on a free port (pinned to ``cpu`` with taskset); stop it after.
+
+    ``extra_env`` is added to the server's environment (a cluster node's Redis settings).
+    """
     port = free_port()
     argv, env = command(name, port, secret)
+    env.update(extra_env or {})
     if cpu is not None and shutil.which("taskset"):
         argv = ["taskset", "-c", cpu, *argv]  # taskset execs, so the pid is the server's
     process = await asyncio.create_subprocess_exec(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the n8n the tests in tests/n8n/ run against into DIR (outside the repository),
-# and prints the path of its `n8n` command, for YBRT_N8N_BIN.
+# and prints the path of its `n8n` command, for YELLOWBOX_N8N_BIN.
 #
 #   bash scripts/install-n8n.sh "$HOME/.cache/yellowbox-n8n"
 #

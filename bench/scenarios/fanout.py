@@ -87,12 +87,12 @@ async def warm_up(clients: Sequence[SioClient], rider: SioClient, publisher: Pub
 
 async def run_step(target: Target, clients: Sequence[SioClient], rider: SioClient,
                    publisher: Publisher, offered: float, duration: float,
-                   drain_s: float) -> FanoutStep:
+                   drain_s: float, other_pids: tuple[int, ...] = ()) -> FanoutStep:
     n = len(clients)
     rate = offered / n
     before = measure.total(clients)
     first_seq = publisher.next_seq
-    window = CpuWindow(target.pid).start()
+    window = CpuWindow(target.pid, other_pids).start()
     published = await measure.paced(rate, duration,
                                     lambda k: publisher.publish(rider, k))
     expected = published * n

@@ -1,4 +1,4 @@
-"""Fixtures for the tests against a real n8n: the n8n (from ``YBRT_N8N_BIN``, or skipped)
+"""Fixtures for the tests against a real n8n: the n8n (from ``YELLOWBOX_N8N_BIN``, or skipped)
 with the docs' workflow imported and active, and a receiver standing in for the gateway's
 inbound webhook, recording what n8n posts back."""
 

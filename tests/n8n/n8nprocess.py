@@ -1,6 +1,6 @@
 """A real n8n on loopback for the tests: import a workflow, activate it, start, stop.
 
-n8n is not installed by the tests. ``YBRT_N8N_BIN`` names its command (the ``n8n`` script
+n8n is not installed by the tests. ``YELLOWBOX_N8N_BIN`` names its command (the ``n8n`` script
 of an ``npm install n8n@<version>``); without it the tests that need n8n are skipped, saying
 so. Each instance gets its own user folder (SQLite database, settings, encryption key) in a
 temporary directory and ports of its own, and runs with telemetry, version checks,
@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from pathlib import Path
 
-BIN_VARIABLE = "YBRT_N8N_BIN"
+BIN_VARIABLE = "YELLOWBOX_N8N_BIN"
 START_TIMEOUT_S = 180.0
 CLI_TIMEOUT_S = 180.0
 # The line n8n prints once its HTTP server listens and active workflows are registered.

@@ -1,6 +1,8 @@
 // The seed's Socket.IO server behaviour (part A of streaming-infrastructure.md) on Node
 // socket.io 4 with default settings, for side-by-side benchmarks with the gateway.
 //
+// With BENCH_REDIS_URL set it uses the Redis adapter, so several such processes are one server.
+//
 // Authentication accepts the gateway's dev tokens: HS256 JWTs checked with the shared secret
 // (BENCH_SECRET) using node:crypto, with the role taken from the `role` claim.
 "use strict";
@@ -73,7 +75,31 @@ io.on("connection", (socket) => {
   });
 });
 
-httpServer.listen(port, "127.0.0.1", () => {
-  // The harness reads this line to learn the port.
-  console.log(`listening ${httpServer.address().port}`);
-});
+function listen() {
+  httpServer.listen(port, "127.0.0.1", () => {
+    // The harness reads this line to learn the port.
+    console.log(`listening ${httpServer.address().port}`);
+  });
+}
+
+// BENCH_REDIS_URL: several processes on one Redis, as socket.io scales out, with
+// @socket.io/redis-adapter (default options) and node-redis clients for pub and sub.
+const redisUrl = process.env.BENCH_REDIS_URL;
+if (redisUrl) {
+  const { createClient } = require("redis");
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  const pubClient = createClient({ url: redisUrl });
+  const subClient = pubClient.duplicate();
+  for (const client of [pubClient, subClient]) {
+    client.on("error", (error) => console.error(`redis: ${error.message}`));
+  }
+  Promise.all([pubClient.connect(), subClient.connect()]).then(() => {
+    io.adapter(createAdapter(pubClient, subClient));
+    listen();
+  }, (error) => {
+    console.error(`redis: ${error.message}`);
+    process.exit(1);
+  });
+} else {
+  listen();
+}

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from ..errors import GatewayError
+from .dashboard import dashboard_routes
 from .errors import handle_exception, handle_http_exception
 
 Stats = Callable[[], Mapping[str, object]]
@@ -25,7 +26,8 @@ async def _always_ready() -> list[str]:
 def create_api(stats: Stats, routes: Sequence[BaseRoute] = (),
                ready: Ready = _always_ready) -> Starlette:
     """``stats`` reports live counts (sessions, sockets) for the health endpoint; ``routes``
-    are mounted beside it (the publish API). ``/readyz`` answers 503 with ``ready()``'s
+    are mounted beside it (the publish API), as is the operations dashboard at
+    ``/dashboard/`` (:mod:`.dashboard`). ``/readyz`` answers 503 with ``ready()``'s
     reasons while there are any (a load balancer sends traffic elsewhere), 200 otherwise.
     Every error answers as JSON ``{"error": {"code", "message"}}`` (see :mod:`.errors`)."""
 
@@ -39,7 +41,8 @@ def create_api(stats: Stats, routes: Sequence[BaseRoute] = (),
         return JSONResponse({"status": "ready"})
 
     return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]),
-                             Route("/readyz", readyz, methods=["GET"]), *routes],
+                             Route("/readyz", readyz, methods=["GET"]), *routes,
+                             *dashboard_routes()],
                      exception_handlers={HTTPException: handle_http_exception,
                                          GatewayError: handle_exception,
                                          Exception: handle_exception})

@@ -1,0 +1,191 @@
+// The operations dashboard: signs in with a token, reads one SSE stream of every channel it
+// shows, and acknowledges alerts through the HTTP API.
+
+import {formatTime, formatTotals, humanize} from "./format.js";
+import {AlertFeed, ExpenseFeed} from "./feeds.js";
+import {FleetMap} from "./map.js";
+import {clearMetrics, renderMetrics} from "./metrics.js";
+import {describeToken, forgetToken, storedToken, storeToken, takeTokenFromFragment} from "./session.js";
+import {LiveStream, SignInRequired} from "./stream.js";
+
+const CHANNELS = ["dashboard", "fleet", "alerts", "expense_updates", "geofences"];
+
+const $ = (id) => document.getElementById(id);
+const metrics = $("metrics");
+const map = new FleetMap($("map"));
+const alerts = new AlertFeed($("alerts"), $("alerts-empty"), {acknowledge, onChange: alertsChanged});
+const expenses = new ExpenseFeed($("expenses"), $("expenses-empty"));
+
+let token = null;
+let stream = null;
+let countdown = null;
+
+// -- signing in and out ------------------------------------------------------------------
+
+function signIn(newToken) {
+  stream?.stop();
+  token = newToken;
+  storeToken(token);
+  const who = describeToken(token);
+  $("who").textContent = who ? [who.uid, who.role].filter(Boolean).join(" · ") : "API token";
+  document.body.classList.remove("signed-out");
+  $("sign-in").hidden = true;
+  clearViews();
+  stream = new LiveStream({channels: CHANNELS, token: () => token, handlers, onState: showState});
+  stream.start();
+}
+
+function signOut(reason) {
+  stream?.stop();
+  stream = null;
+  token = null;
+  forgetToken();
+  clearViews();
+  $("who").textContent = "";
+  document.body.classList.add("signed-out");
+  const problem = $("sign-in-reason");
+  problem.textContent = reason || "";
+  problem.hidden = !reason;
+  $("sign-in").hidden = false;
+  $("token").value = "";
+  showState({state: "signed_out", reason});
+  $("token").focus();
+}
+
+$("sign-in-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const value = $("token").value.trim();
+  if (value) signIn(value);
+});
+$("sign-out").addEventListener("click", () => signOut(""));
+$("fit").addEventListener("click", () => map.fit());
+window.addEventListener("hashchange", () => {
+  const fromFragment = takeTokenFromFragment();
+  if (fromFragment) signIn(fromFragment);
+});
+
+// -- the connection indicator ------------------------------------------------------------
+
+function showState({state, reason, retryAt}) {
+  const box = $("connection");
+  box.dataset.state = state;
+  clearInterval(countdown);
+  countdown = null;
+  const text = box.querySelector(".text");
+  const describe = () => {
+    if (state === "live") return "Live";
+    if (state === "connecting") return "Connecting…";
+    if (state === "reconnecting") {
+      const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+      return `Reconnecting${seconds ? ` in ${seconds} s` : "…"}${reason ? ` (${reason})` : ""}`;
+    }
+    return reason ? `Signed out: ${reason}` : "Signed out";
+  };
+  text.textContent = describe();
+  if (state === "reconnecting") countdown = setInterval(() => { text.textContent = describe(); }, 1000);
+  if (state === "signed_out" && stream) signOut(reason);
+}
+
+// -- the stream's events -----------------------------------------------------------------
+
+const handlers = {
+  dashboard_metrics: (data) => showMetrics(data),
+  dashboard_update: (data) => showMetrics(data),
+  fleet_update: (data) => {
+    if (data.type === "snapshot") map.setRiders(data.riders || []);
+    else map.updateRiders(data.riders || (data.rider ? [data.rider] : []));
+    mapSummary();
+  },
+  alerts_snapshot: (data) => alerts.set(data.alerts || []),
+  alert: (alert) => alerts.upsert(alert),
+  alert_acknowledged: (alert) => alerts.upsert(alert, {toTop: false}),
+  expenses_snapshot: (data) => {
+    expenses.set(data.expenses || []);
+    expenseSummary(data);
+  },
+  expense_status_change: (expense) => expenses.upsert(expense),
+  geofences_snapshot: (data) => {
+    map.setFences(data.fences || []);
+    mapSummary();
+  },
+  geofence_update: (data) => {
+    if (data.type === "delete") map.deleteFence(data.id);
+    else if (data.fence) map.upsertFence(data.fence);
+    mapSummary();
+  },
+  geofence_event: (crossing) => {
+    map.flashFence(crossing.fenceId);
+    const verb = crossing.kind === "enter" ? "entered" : "left";
+    $("crossing").textContent = `${formatTime(crossing.at)} ${crossing.riderId} ${verb} `
+      + `${crossing.fenceName} (${humanize(crossing.fenceKind)})`;
+  },
+  // What was missed is gone: drop what the snapshots that follow will bring back.
+  stream_reset: () => clearViews(),
+};
+
+function showMetrics(data) {
+  renderMetrics(metrics, data);
+  // The feed's own summary came with its snapshot; the metrics keep it current.
+  if (data.expenses) expenseSummary(data.expenses);
+}
+
+function clearViews() {
+  map.clear();
+  alerts.clear();
+  expenses.clear();
+  clearMetrics(metrics);
+  $("crossing").textContent = "";
+  $("expenses-summary").textContent = "";
+  mapSummary();
+}
+
+function mapSummary() {
+  const riders = map.riders.size, fences = map.fences.size;
+  $("map-summary").textContent = `${riders} rider${riders === 1 ? "" : "s"} · `
+    + `${fences} fence${fences === 1 ? "" : "s"}`;
+}
+
+function expenseSummary({pending, approvedTotal}) {
+  const parts = [];
+  if (pending !== undefined) parts.push(`${pending} pending`);
+  if (approvedTotal !== undefined) parts.push(`${formatTotals(approvedTotal)} approved`);
+  $("expenses-summary").textContent = parts.join(" · ");
+}
+
+function alertsChanged() {
+  const open = alerts.open();
+  $("alerts-open").textContent = open.length ? `${open.length} open` : "";
+  map.setAlerting(open.filter((alert) => alert.severity === "critical" && alert.riderId)
+    .map((alert) => alert.riderId));
+}
+
+// -- acknowledging -----------------------------------------------------------------------
+
+async function acknowledge(alert) {
+  let response;
+  try {
+    response = await fetch(`/api/v1/alerts/${encodeURIComponent(alert.id)}/ack`, {
+      method: "POST", headers: {Authorization: "Bearer " + token}});
+  } catch {
+    throw new Error("the gateway cannot be reached");
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // An empty or non-JSON answer: the status decides below.
+  }
+  const message = body?.error?.message || `${response.status} ${response.statusText}`.trim();
+  if (response.status === 401) {
+    signOut(message);
+    throw new SignInRequired(message);
+  }
+  if (!response.ok) throw new Error(message);
+  return body.alert;
+}
+
+// -- start -------------------------------------------------------------------------------
+
+const initial = takeTokenFromFragment() || storedToken();
+if (initial) signIn(initial);
+else signOut("");
