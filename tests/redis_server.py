@@ -34,15 +34,29 @@ def free_port() -> int:
 class RedisServer:
     port: int
     process: subprocess.Popen[bytes]
+    binary: str = ""
+    directory: str = ""
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def stop(self) -> None:
+    def stop(self, *, save: bool = False) -> None:
+        """Stop it; with ``save``, its data is written first (``SHUTDOWN SAVE``), so
+        :meth:`start` brings it back with the data."""
         if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
+            if save:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+                    sock.sendall(b"SHUTDOWN SAVE\r\n")
+                    sock.recv(64)  # the server closes the connection once saved
+            else:
+                os.kill(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=10)
+
+    def start(self) -> None:
+        """Start it again on the same port and directory (a restart after :meth:`stop`);
+        without a saved dump it starts empty."""
+        self.process = _launch(self.binary, self.port, self.directory)
 
 
 def _binary() -> str:
@@ -60,25 +74,34 @@ def redis_server() -> Iterator[RedisServer]:
     binary = _binary()
     with tempfile.TemporaryDirectory(prefix="ybrt-redis-") as directory:
         port = free_port()
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory,
-             "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        server = RedisServer(port, process)
+        server = RedisServer(port, _launch(binary, port, directory), binary, directory)
         try:
-            deadline = time.monotonic() + 10
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {process.returncode}")
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                        sock.sendall(b"PING\r\n")
-                        if sock.recv(16).startswith(b"+PONG"):
-                            break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.02)  # polling a process that is starting: no event to wait on
             yield server
         finally:
             server.stop()
+
+
+def _launch(binary: str, port: int, directory: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory,
+         "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return process
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)  # polling a process that is starting: no event to wait on
+    except BaseException:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            process.wait(timeout=10)
+        raise

@@ -44,6 +44,7 @@ from .api.webhooks import WebhooksApi
 from .auth import build_authenticator
 from .auth.base import Authenticator
 from .brokers.redis import RedisBroker
+from .brokers.redis_cluster import RedisCluster
 from .brokers.redis_state import RedisRecoveryRecords, RedisTickets, shared_pid_key
 from .config import BrokerConfig, Config, HistoryConfig, ServerConfig
 from .core.broker import Broker, MemoryBroker
@@ -64,6 +65,7 @@ from .server.asgi import ASGIApp, AsgiBridge
 from .server.background import Background
 from .server.deadlines import Deadlines
 from .server.engineio import EngineServer
+from .server.gaps import GapTeller
 from .server.http import HttpFront, Route
 from .server.limits import ClientLimits
 from .server.socketio import SocketIOServer
@@ -98,9 +100,15 @@ class Gateway:
         self.hub = Hub(self.counters)
         # With [broker] kind = "redis", the cluster broker and the state every node shares.
         self.redis_broker: RedisBroker | None = None
+        self.cluster: RedisCluster | None = None
         if broker is None and self.config.broker.kind == "redis":
             broker = self.redis_broker = redis_broker(self.hub, self.config.broker,
                                                       self.config.history)
+            # One node runs the timers; connections are counted over every node.
+            self.cluster = RedisCluster(self.redis_broker.redis, self.config.broker.prefix,
+                                        self.redis_broker.node, self._node_report,
+                                        broker_up=lambda: self.redis_broker is not None
+                                        and self.redis_broker.up)
         self.broker = broker or memory_broker(self.hub, self.config.history)
         # Events for n8n: every publish passes through the outbox's tap (outbox/tap.py).
         self.outbox = Outbox(self.config.outbox, outbox_path(self.config)) \
@@ -125,6 +133,10 @@ class Gateway:
                                                  self.config.sse.ticket_ttl_s)
                             if self.redis_broker is not None else None, limits=self.limits)
         self._recovery_records: RedisRecoveryRecords | None = None
+        if self.redis_broker is not None:
+            # Live clients hear about gaps the cluster broker cannot fill (outages, epochs).
+            self.redis_broker.on_gap = GapTeller(
+                self.hub, self.sse, stamped=self.config.history.recovery_window_s > 0)
         self._routes.append((SSE_PATH, self.sse))
         self.events: YellowBoxEvents | None = None
         self.operations: Operations | None = None
@@ -166,7 +178,7 @@ class Gateway:
                           self.config.operations, fences=fences,
                           alert_roles=self.policy.subscribe.get(ALERTS, frozenset()),
                           save_fences=(lambda data: save_json(Path(path), data)) if path else None,
-                          connections=self.connections)
+                          connections=self.connections, cluster=self.cluster)
 
     # -- application API --------------------------------------------------------------
 
@@ -234,6 +246,11 @@ class Gateway:
         return {"websocket": websocket, "polling": len(sessions) - websocket,
                 "sse": len(self.sse.open_streams)}
 
+    def _node_report(self) -> dict[str, Any]:
+        """What this node tells the others (brokers/redis_cluster.py)."""
+        return {"connections": self.connections(), "published": self.broker.published,
+                "watching": [c for c in (FLEET, DASHBOARD) if self.hub.count(c)]}
+
     def dashboard_metrics(self) -> dict[str, Any]:
         """The live metrics the ``dashboard`` channel starts with (connections only, without
         the Yellow Box operations)."""
@@ -270,6 +287,8 @@ class Gateway:
             await self.redis_broker.start()
             prefix = self.config.broker.prefix
             pid_key = await shared_pid_key(self.redis_broker.redis, prefix)
+            if self.cluster is not None:
+                await self.cluster.start()
             if history.recovery_window_s > 0:
                 recovery = self._recovery_records = RedisRecoveryRecords(
                     self.redis_broker.redis, prefix, history.recovery_window_s)
@@ -330,6 +349,8 @@ class Gateway:
         # still has queued and closes the connection they share.
         if self._recovery_records is not None:
             await self._recovery_records.close()
+        if self.cluster is not None:
+            await self.cluster.close()
         if self.redis_broker is not None:
             await self.redis_broker.close()
         if self._bridge is not None:
@@ -389,8 +410,12 @@ def redis_broker(hub: Hub, config: BrokerConfig, history: HistoryConfig) -> Redi
     """The cluster broker on the configured Redis (connected when the gateway starts)."""
     import redis.asyncio as aioredis
 
-    client = aioredis.from_url(config.url, socket_timeout=None,
-                               socket_connect_timeout=config.timeout_s)
+    # A blocking pool: a burst (a thousand sockets dropping at once, each keeping its
+    # recovery record) waits for a connection instead of failing with "Too many connections".
+    pool = aioredis.BlockingConnectionPool.from_url(
+        config.url, max_connections=config.max_connections, timeout=config.timeout_s,
+        socket_timeout=None, socket_connect_timeout=config.timeout_s)
+    client = aioredis.Redis(connection_pool=pool)
     return RedisBroker(hub, client, HistoryLimits(history.max_entries, history.ttl_s),
                        channel_limits(history), prefix=config.prefix,
                        stamp_socketio=history.recovery_window_s > 0,

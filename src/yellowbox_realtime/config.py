@@ -654,9 +654,11 @@ class BrokerConfig:
     timeout_s: float = 5.0
     # Publishes waiting for Redis; beyond, emits are dropped (logged) and HTTP publishes 503.
     max_queue: int = 100_000
+    # Connections to Redis per node (pub/sub takes one); more requests wait up to timeout_s.
+    max_connections: int = 64
 
     def __post_init__(self) -> None:
-        _positive(self, "broker", "timeout_s", "max_queue")
+        _positive(self, "broker", "timeout_s", "max_queue", "max_connections")
         if not re.fullmatch(r"(rediss?://\S*|unix:///\S+)", self.url):
             raise ConfigError(f"broker.url: expected redis://, rediss:// or unix:// "
                               f"(Sentinel and Cluster are not supported), got {self.url!r}")

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from .api.prometheus import Family, counter, gauge, histogram
+from .brokers.redis import RedisBroker
 from .core.broker import MemoryBroker
 from .outbox.tap import OutboxBroker
 from .server.socketio import SioClient
@@ -127,10 +128,17 @@ def _broker(gateway: Gateway) -> list[Family]:
     kind = "memory" if isinstance(inner, MemoryBroker) else type(inner).__name__.lower()
     families = [
         gauge("ybrt_broker_up", "1 while the broker takes publishes (the memory broker "
-              "always does).", 1, broker=kind),
+              "always does; the Redis broker not while Redis is unreachable).",
+              0 if isinstance(inner, RedisBroker) and not inner.up else 1, broker=kind),
         counter("ybrt_broker_published_total", "Events the broker numbered and delivered.",
                 broker.published),
     ]
+    if isinstance(inner, RedisBroker):
+        families.append(counter("ybrt_broker_outages_total", "Times Redis became "
+                                "unreachable for this node.", inner.outages))
+        families.append(counter("ybrt_broker_local_only_total", "Events delivered to this "
+                                "node's clients only, while Redis was unreachable.",
+                                inner.local_only))
     if isinstance(inner, MemoryBroker):
         families.append(gauge("ybrt_history_entries", "Events kept in channel histories "
                               "(an event on several channels counts once per channel).",

@@ -25,6 +25,13 @@ batch per ``conflate_interval_s``; ``dashboard_update`` goes out at most once pe
 ``dashboard_interval_s`` and only when a metric changed. Both only while this node has
 subscribers to the channel (the riders that moved meanwhile wait for the next batch), so
 an unwatched gateway publishes nothing on its own.
+
+In a cluster (``cluster``, a :class:`Cluster`) the batches and dashboard updates are
+published by the one node that leads (the others drain their moved riders and stay quiet),
+when any node has subscribers to the channel; the dashboard's ``connections`` and
+``eventsPerSecond`` are the whole cluster's. The sweep runs on every node, since every
+node's fleet state must age alike; the alerts it raises are keyed by their cause, so the
+cluster publishes each once.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from .config import FleetConfig, OperationsConfig
 from .core.broker import Broker
@@ -90,6 +97,23 @@ RECENT_ALERTS = 100
 RECENT_EXPENSES = 50
 
 Connections = Callable[[], Mapping[str, int]]
+
+
+class Cluster(Protocol):
+    """What the operations need to know about the other nodes (see
+    :class:`~.brokers.redis_cluster.RedisCluster`)."""
+
+    def leads(self) -> bool:
+        """Whether this node publishes the timer-driven events now."""
+
+    def watched(self, channel: str) -> bool:
+        """Whether any node has subscribers to the channel."""
+
+    def connections(self) -> dict[str, int]:
+        """Open client connections of every node, by transport."""
+
+    def published(self) -> int:
+        """Events published by every node (a counter for rates)."""
 SaveFences = Callable[[list[dict[str, Any]]], None]
 
 
@@ -128,7 +152,7 @@ class Operations:
                  fleet: FleetConfig, config: OperationsConfig, *,
                  alert_roles: Iterable[str] = ("admin", "operations"),
                  fences: Sequence[Fence] = (), save_fences: SaveFences | None = None,
-                 connections: Connections = dict,
+                 connections: Connections = dict, cluster: Cluster | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.broker = broker
         self.hub = hub
@@ -149,6 +173,7 @@ class Operations:
         self.rate = EventRate()
         self._save_fences = save_fences
         self._connections = connections
+        self.cluster = cluster
         # Alerts go to the alerts channel and to the rooms of the roles that may read it, so
         # an operations screen gets them without subscribing.
         self._alert_channels = [ALERTS, *(f"role:{role}" for role in sorted(alert_roles))]
@@ -169,7 +194,7 @@ class Operations:
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self, deadlines: Deadlines) -> None:
-        self._published_seen = self.broker.published
+        self._published_seen = self._published()
         deadlines.after(self._sweep_interval_s, self._sweep, deadlines)
         deadlines.after(self.fleet_config.conflate_interval_s, self._conflate, deadlines)
         deadlines.after(self.config.dashboard_interval_s, self._dashboard, deadlines)
@@ -252,7 +277,8 @@ class Operations:
                          "approvedTotal": self.expenses.approved_total()},
             "revenue": self.orders.revenue(now),
             "alerts": {"open": self.alerts.open_count()},
-            "connections": dict(self._connections()),
+            "connections": dict(self.cluster.connections() if self.cluster is not None
+                                else self._connections()),
             "eventsPerSecond": round(self.rate.per_second(now), 1),
             "at": iso(now),
         }
@@ -379,23 +405,33 @@ class Operations:
 
     def _sweep(self, deadlines: Deadlines) -> None:
         now = self.clock()
-        published = self.broker.published
-        self.rate.add(now, published - self._published_seen)
+        published = self._published()
+        # A node that restarted counts from zero again: never a negative rate.
+        self.rate.add(now, max(0, published - self._published_seen))
         self._published_seen = published
         self._status_changed(self.fleet.sweep(now))
         deadlines.after(self._sweep_interval_s, self._sweep, deadlines)
 
+    def _published(self) -> int:
+        return self.cluster.published() if self.cluster is not None else self.broker.published
+
+    def _watched(self, channel: str) -> bool:
+        if self.cluster is not None:
+            return self.cluster.watched(channel)
+        return bool(self.hub.count(channel))
+
     def _conflate(self, deadlines: Deadlines) -> None:
-        # With nobody here to tell, the moved riders wait for the next subscriber's batch.
-        if self.hub.count(FLEET):
+        # With nobody to tell, the moved riders wait for the next subscriber's batch.
+        if self._watched(FLEET):
             moved = self.fleet.drain_moved()
-            if moved:
+            if moved and (self.cluster is None or self.cluster.leads()):
                 self.broker.publish_nowait([FLEET], Outgoing(FLEET_EVENT, (
                     {"type": "batch", "riders": moved, "at": iso(self.clock())},)))
         deadlines.after(self.fleet_config.conflate_interval_s, self._conflate, deadlines)
 
     def _dashboard(self, deadlines: Deadlines) -> None:
-        if not self.hub.count(DASHBOARD):
+        if not self._watched(DASHBOARD) or (self.cluster is not None
+                                            and not self.cluster.leads()):
             self._last_metrics = None
             deadlines.after(self.config.dashboard_interval_s, self._dashboard, deadlines)
             return

@@ -7,7 +7,8 @@ publishing node: event name, arguments, namespace, every channel the event went 
 node subscribed to several of them delivers it once, to the right subscribers) and the
 publishing node and its sequence number (so that node can apply the ``exclude`` set it kept
 for the event). Binary arguments are carried as base64 under a tag no JSON payload of the
-gateway's uses.
+gateway's uses. A gap entry (``"g": 1``) is no event: it marks an offset that stands for what
+a node delivered only locally while Redis was unreachable (see :mod:`.redis`).
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ class Entry:
     channels: tuple[str, ...]
     origin: str
     seq: int
+    gap: bool = False
 
 
-def encode_body(message: Outgoing, channels: tuple[str, ...], origin: str, seq: int) -> str:
-    return json.dumps({"e": message.event, "a": message.args, "n": message.nsp,
-                       "c": channels, "o": origin, "q": seq},
-                      separators=(",", ":"), default=_tag_bytes)
+def encode_body(message: Outgoing, channels: tuple[str, ...], origin: str, seq: int, *,
+                gap: bool = False) -> str:
+    body: dict[str, Any] = {"e": message.event, "a": message.args, "n": message.nsp,
+                            "c": channels, "o": origin, "q": seq}
+    if gap:
+        body["g"] = 1
+    return json.dumps(body, separators=(",", ":"), default=_tag_bytes)
 
 
 def decode_entry(raw: bytes | str, *, stamped: bool) -> Entry:
@@ -50,7 +55,7 @@ def decode_entry(raw: bytes | str, *, stamped: bool) -> Entry:
     # locally published events are timed on.
     published_at = int(at_ms) / 1000 - (time.time() - time.monotonic())
     message.place(epoch, int(offset), published_at, stamped=stamped)
-    return Entry(message, tuple(data["c"]), data["o"], int(data["q"]))
+    return Entry(message, tuple(data["c"]), data["o"], int(data["q"]), bool(data.get("g")))
 
 
 def _tag_bytes(value: Any) -> Any:

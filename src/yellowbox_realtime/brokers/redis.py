@@ -30,6 +30,27 @@ appends to a bounded queue.
 Bounded: at most ``max_queue`` publishes wait for Redis; past that ``publish_nowait`` drops
 the event (counted in ``dropped``, logged) and ``publish`` raises :class:`BrokerUnavailable`.
 
+Outages. When Redis cannot be reached (a publish fails, or the pub/sub connection is lost)
+the broker is *down* until it has reconnected and recorded the outage:
+
+- ``publish_nowait`` (Socket.IO emits, the operations' timers) delivers to this node's
+  subscribers only, without a new number: the event carries the last position this node
+  delivered, so a client's resume position does not move past the outage. Publishes that
+  were queued when Redis went away are delivered the same way, in order. Counted in
+  ``local_only``; the channels are remembered.
+- ``publish`` (the HTTP API, webhooks, reactions) and ``since`` fail at once with
+  :class:`BrokerUnavailable` (503, temporary): the back office retries with its idempotency
+  key; SSE and Socket.IO recovery treat a failed ``since`` as a gap they cannot fill.
+- The pub/sub connection and a probe reconnect with capped exponential backoff and full
+  jitter. Back up, the broker takes one offset of the stream for what it delivered only
+  locally (:data:`.scripts.GAP`): each of those channels lets it go, so a client resuming
+  from before it is told (``stream_reset``, ``recovered: false``) instead of missing events
+  silently, and a gap entry on each channel's pub/sub tells every node's live subscribers
+  through :attr:`RedisBroker.on_gap`. Every channel this node listens to is then caught up
+  from history; a channel whose history no longer reaches back is a gap too.
+- A Redis that comes back without its data has a new epoch: live subscribers are told
+  (``epoch_changed``) and resuming clients too.
+
 Not supported: Redis Cluster (a publish touches keys of several channels in one script,
 which Cluster allows only within one hash slot) and Sentinel URLs (redis-py's ``from_url``
 does not read them); a Sentinel-managed primary can be given as a plain ``redis://`` URL.
@@ -42,6 +63,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import random
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -50,7 +72,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from ..core.history import History, HistoryLimits, Recovery, new_epoch
 from ..core.hub import Hub, Outgoing, Subscriber
@@ -59,7 +81,7 @@ from ..protocol.sse import StreamPosition
 from . import scripts
 from .codec import Entry, decode_entry, encode_body
 
-__all__ = ["BrokerUnavailable", "RedisBroker"]
+__all__ = ["BrokerUnavailable", "GapHook", "RedisBroker"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +91,20 @@ _BATCH = 256
 _MAX_EXCLUDES = 10_000
 # Offsets remembered during one catch-up round trip.
 _MAX_RECENT = 1_000_000
+# Channels remembered as published only locally during one outage (past it, a warning).
+_MAX_OUTAGE_CHANNELS = 10_000
+# Reconnection backoff: doubles from the first to the cap, each wait drawn from [half, all].
+_BACKOFF_FIRST_S = 0.1
+_BACKOFF_CAP_S = 5.0
+
+#: Told, synchronously, that ``channels`` have a gap live subscribers here cannot fill:
+#: ``(channels, position now, reason)`` with reason ``broker_outage``, ``history_gap`` or
+#: ``epoch_changed``. Must not raise or await.
+GapHook = Callable[[tuple[str, ...], StreamPosition, str], None]
+
+
+def _jittered(backoff: float) -> float:
+    return random.uniform(backoff / 2, backoff)
 
 
 class BrokerUnavailable(GatewayError):
@@ -120,8 +156,21 @@ class RedisBroker:
         self._seq = itertools.count(1)
         self._publish = client.register_script(scripts.PUBLISH)
         self._since = client.register_script(scripts.SINCE)
+        self._gap = client.register_script(scripts.GAP)
         self._published = 0
         self.dropped = 0
+        # Outages: whether publishes go to Redis now, how often it went away, the events
+        # delivered here only, and the channels they went to (recorded as a gap once back).
+        self._up = False
+        self._down = asyncio.Event()
+        self.outages = 0
+        self.local_only = 0
+        self._outage_channels: set[str] = set()
+        self._resuming: set[str] = set()
+        # The newest gap each channel's subscribers here were told about (so a catch-up that
+        # finds the same gap in the history does not tell them twice).
+        self._told: dict[str, int] = {}
+        self.on_gap: GapHook | None = None
         # The stream as this node knows it: its epoch, the newest offset it has seen, and
         # the newest it has handed to the hub (everything this node needs up to it is
         # delivered; pub/sub copies at or below it are repeats).
@@ -161,10 +210,11 @@ class RedisBroker:
         self.hub.on_idle = self._on_idle
         for channel in self.hub.channels():
             self._on_active(channel)
-        self._healthy = True
+        self._healthy = self._up = True
         self._tasks = [asyncio.create_task(self._write(), name="redis-broker-write"),
                        asyncio.create_task(self._read(), name="redis-broker-read"),
-                       asyncio.create_task(self._subscriptions(), name="redis-broker-sub")]
+                       asyncio.create_task(self._subscriptions(), name="redis-broker-sub"),
+                       asyncio.create_task(self._heal(), name="redis-broker-heal")]
 
     async def close(self) -> None:
         """Send what is queued (for up to ``timeout_s``), then stop listening."""
@@ -176,18 +226,22 @@ class RedisBroker:
         self.hub.on_active = self.hub.on_idle = None
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Bounded: a connection stuck half-way (Redis gone without closing it) must not hold
+        # up the gateway's shutdown.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._timeout):
+                await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         for item in self._queue:
             if item.done is not None and not item.done.done():
                 item.done.set_exception(BrokerUnavailable("the broker is closing"))
         self._queue.clear()
-        with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        with contextlib.suppress(RedisError, OSError):
-            await self.redis.aclose()
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(self._timeout):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(self._timeout):
+                await self.redis.aclose()
 
     async def check(self) -> str | None:
         """Why this broker cannot serve now (``/readyz``), or None."""
@@ -198,7 +252,19 @@ class RedisBroker:
             return f"redis broker: {exc or type(exc).__name__}"
         if not self._healthy:
             return "redis broker: the pub/sub connection is down (reconnecting)"
+        if not self._up:
+            return "redis broker: reconnecting after an outage (serving local clients only)"
         return None
+
+    @property
+    def node(self) -> str:
+        """This node's id in the cluster (random per process)."""
+        return self._node
+
+    @property
+    def up(self) -> bool:
+        """Whether publishes go through Redis now (False during an outage)."""
+        return self._up
 
     # -- Broker -----------------------------------------------------------------------
 
@@ -208,6 +274,11 @@ class RedisBroker:
 
     def publish_nowait(self, channels: Sequence[str], message: Outgoing,
                        exclude: frozenset[Subscriber] = _NONE) -> None:
+        if not self._up and not self._queue:
+            # What is queued goes first (it will fail and be delivered here, in order).
+            self._published += 1
+            self._deliver_locally(tuple(channels), message, exclude)
+            return
         if len(self._queue) >= self._max_queue:
             self.dropped += 1
             log.warning("redis broker: %d publishes waiting for Redis; dropped %r",
@@ -217,6 +288,8 @@ class RedisBroker:
 
     async def publish(self, channels: Sequence[str], message: Outgoing, *,
                       idempotency_key: str | None = None) -> StreamPosition:
+        if not self._up:
+            raise BrokerUnavailable("Redis is unreachable; try again shortly")
         if len(self._queue) >= self._max_queue:
             raise BrokerUnavailable("too many publishes waiting for Redis; try again shortly")
         done: asyncio.Future[StreamPosition] = asyncio.get_running_loop().create_future()
@@ -227,6 +300,8 @@ class RedisBroker:
     async def since(self, channels: Sequence[str],
                     position: StreamPosition) -> Recovery[Outgoing]:
         wanted = list(dict.fromkeys(channels))
+        if not self._up:
+            raise BrokerUnavailable("Redis is unreachable; the history cannot be read now")
         async with self._read_lock:
             self._hold()
             try:
@@ -235,6 +310,8 @@ class RedisBroker:
                 recovery = self._recovery(wanted, position, reply)
                 self._release(recovery.position.epoch, recovery.position.offset)
             except (RedisError, OSError, TimeoutError) as exc:
+                if not isinstance(exc, ResponseError):
+                    self._went_down(exc)
                 raise BrokerUnavailable(f"redis: {exc or type(exc).__name__}") from exc
             finally:
                 # What came in after the read is held until the caller, which subscribes
@@ -275,6 +352,7 @@ class RedisBroker:
                             await self._publish(keys=keys, args=args, client=pipe)
                         results = await pipe.execute(raise_on_error=False)
             except (RedisError, OSError, TimeoutError) as exc:
+                self._went_down(exc)
                 results = [exc] * len(batch)
             for item, result in zip(batch, results, strict=True):
                 self._settle(item, result)
@@ -296,8 +374,11 @@ class RedisBroker:
             self._excludes.pop(item.seq, None)
             error = BrokerUnavailable(f"redis: {result or type(result).__name__}")
             if item.done is None:
-                log.warning("redis broker: %r not published: %s", item.message.event,
-                            error.message)
+                if self._up:  # refused by Redis, not lost with it
+                    log.warning("redis broker: %r not published: %s", item.message.event,
+                                error.message)
+                else:
+                    self._deliver_locally(item.channels, item.message, item.exclude)
             elif not item.done.done():
                 error.__cause__ = result
                 item.done.set_exception(error)
@@ -320,7 +401,7 @@ class RedisBroker:
     async def _read(self) -> None:
         """Pub/sub messages in, in order; reconnects (with backoff) after Redis goes away,
         then catches every subscribed channel up from the watermark."""
-        backoff = 0.1
+        backoff = _BACKOFF_FIRST_S
         while True:
             try:
                 message = await self._pubsub.get_message(timeout=None)
@@ -328,18 +409,22 @@ class RedisBroker:
                 if self._healthy:
                     log.warning("redis broker: pub/sub connection lost (%s); reconnecting", exc)
                 self._healthy = False
+                self._went_down(exc)
                 for pong in self._pongs.values():
                     if not pong.done():
                         pong.set_exception(TimeoutError("pub/sub connection lost"))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                await asyncio.sleep(_jittered(backoff))
+                backoff = min(backoff * 2, _BACKOFF_CAP_S)
                 continue
             if not self._healthy:
                 self._healthy = True
-                backoff = 0.1
+                backoff = _BACKOFF_FIRST_S
                 log.warning("redis broker: pub/sub connection back; catching up")
+                # Live messages wait for the catch-up, so they follow what it finds in order.
+                self._hold()
                 for channel in self._subscribed:
                     self._activate.setdefault(channel, self._delivered)
+                    self._resuming.add(channel)
                 self._changed.set()
             if message is None:
                 continue
@@ -368,6 +453,15 @@ class RedisBroker:
         elif message.offset <= self._delivered:
             return  # another of its channels' copy, or caught up already
         self._delivered = message.offset
+        if entry.gap:
+            if message.offset > self._high:
+                self._high = message.offset
+            if len(self._told) > _MAX_OUTAGE_CHANNELS:
+                self._told.clear()
+            for channel in entry.channels:
+                self._told[channel] = message.offset
+            self._tell_gap(entry.channels, "broker_outage")
+            return
         if self._activate and len(self._recent) < _MAX_RECENT:
             self._recent.add(message.offset)
         if message.offset > self._high:
@@ -378,9 +472,83 @@ class RedisBroker:
     def _new_epoch(self, epoch: str) -> None:
         log.warning("redis broker: the stream's epoch changed (%s -> %s): Redis lost its "
                     "data; clients resuming from before are told so", self._epoch, epoch)
-        if self._epoch:
-            self._retired.add(self._epoch)
+        old = self._epoch
+        if old:
+            self._retired.add(old)
         self._epoch, self._high, self._delivered = epoch, 0, 0
+        self._told.clear()
+        if old:
+            self._tell_gap(tuple(self._subscribed), "epoch_changed")
+
+    def _tell_gap(self, channels: tuple[str, ...], reason: str) -> None:
+        hook = self.on_gap
+        if hook is None or not channels:
+            return
+        try:
+            hook(channels, StreamPosition(self._epoch, self._delivered), reason)
+        except Exception:
+            log.exception("redis broker: telling subscribers about a gap failed")
+
+    # -- outages ----------------------------------------------------------------------
+
+    def _went_down(self, exc: BaseException) -> None:
+        if self._up:
+            self._up = False
+            self.outages += 1
+            log.warning("redis broker: Redis is unreachable (%s); serving local clients "
+                        "only until it is back", exc or type(exc).__name__)
+        self._down.set()
+
+    def _deliver_locally(self, channels: tuple[str, ...], message: Outgoing,
+                         exclude: frozenset[Subscriber]) -> None:
+        """Deliver to this node's subscribers only, at the last position delivered here."""
+        message.place(self._epoch, self._delivered, time.monotonic(), stamped=self._stamp)
+        self.local_only += 1
+        outage = self._outage_channels
+        for channel in channels:
+            if channel not in outage:
+                if len(outage) >= _MAX_OUTAGE_CHANNELS:
+                    log.warning("redis broker: more than %d channels published during the "
+                                "outage; a gap is not recorded for %s", len(outage), channel)
+                    continue
+                outage.add(channel)
+        self.hub.publish(channels, message, exclude)
+
+    async def _heal(self) -> None:
+        """While down: probe (backoff with jitter) until Redis answers and the pub/sub
+        connection is back, record the outage as a gap, then take publishes again."""
+        backoff = _BACKOFF_FIRST_S
+        while True:
+            await self._down.wait()
+            await asyncio.sleep(_jittered(backoff))
+            backoff = min(backoff * 2, _BACKOFF_CAP_S)
+            if not self._healthy:
+                continue  # the reader is reconnecting pub/sub
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self.redis.ping()
+                    await self._record_gap()
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.info("redis broker: still unreachable (%s)", exc or type(exc).__name__)
+                continue
+            self._down.clear()
+            self._up = True
+            backoff = _BACKOFF_FIRST_S
+            log.warning("redis broker: Redis is back; publishing through it again")
+
+    async def _record_gap(self) -> None:
+        channels = sorted(self._outage_channels)
+        if not channels:
+            return
+        p = self.prefix
+        body = encode_body(Outgoing("stream_reset", ({"reason": "broker_outage"},)),
+                           tuple(channels), self._node, 0, gap=True)
+        keys = [f"{p}stream", *(f"{p}r:{c}" for c in channels)]
+        args: list[Any] = [new_epoch(), self._now_ms(), body, *(f"{p}c:{c}" for c in channels)]
+        position = _text(await self._gap(keys=keys, args=args))
+        self._outage_channels.difference_update(channels)
+        log.warning("redis broker: the outage is gap %s on %d channel(s)", position,
+                    len(channels))
 
     def _release(self, epoch: str, upto: int) -> None:
         """Deliver what was held up to ``upto`` (it is in the history just read)."""
@@ -492,6 +660,7 @@ class RedisBroker:
             await self._pubsub.unsubscribe(*(f"{p}c:{c}" for c in leaving))
         joining = dict(self._activate)
         if not joining:
+            self._end_hold()  # a hold from reconnecting, with nothing left to catch up
             return
         try:
             async with self._read_lock:
@@ -516,17 +685,33 @@ class RedisBroker:
             self._new_epoch(epoch)
         targets: dict[int, list[str]] = {}
         found: dict[int, Entry] = {}
+        gaps: list[str] = []
+        held = self._held
+        coming: dict[str, int] = {}
+        for entry in held.entries if held is not None else ():
+            if entry.gap:
+                for channel in entry.channels:
+                    coming[channel] = max(coming.get(channel, 0), entry.message.offset)
         for i, channel in enumerate(joining):
             since = joining[channel] if trusted else 0
-            if int(reply[3 + 2 * i]) > since:
+            letgo = int(reply[3 + 2 * i])
+            if letgo > since:
                 log.warning("redis broker: %s lost events while this node was not "
                             "listening (history no longer has them)", channel)
+                # Live subscribers here were listening all along: tell them, unless they
+                # are told already (a gap entry, a new epoch). A channel that just got its
+                # first subscriber has nobody who missed anything.
+                if trusted and channel in self._resuming and \
+                        letgo > max(self._told.get(channel, 0), coming.get(channel, 0)):
+                    gaps.append(channel)
             for raw in reply[4 + 2 * i]:
                 entry = decode_entry(raw, stamped=self._stamp)
                 if entry.message.offset > since:
                     found.setdefault(entry.message.offset, entry)
                     targets.setdefault(entry.message.offset, []).append(channel)
-        held = self._held
+        self._resuming.difference_update(joining)
+        if gaps:
+            self._tell_gap(tuple(gaps), "history_gap")
         live: dict[int, Entry] = {}
         if held is not None:
             keep = []

@@ -3,7 +3,11 @@ node can serve a client that comes back to another one.
 
 - :class:`RedisRecoveryRecords`: Socket.IO sockets that left, by private id (``pid``), for
   the recovery window (a key with that TTL; taking it deletes it, so a record is used once
-  across the cluster).
+  across the cluster). Connected sockets have a record too, rewritten every
+  ``min(window / 3, 2 s)`` (only while it exists, so a record another node took is not
+  brought back): a client whose node was killed (SIGKILL: nothing is written on the way
+  out) recovers on another node within the window, with the rooms it had at the last
+  rewrite.
 - :class:`RedisTickets`: one-time SSE tickets, for their lifetime (a key with that TTL;
   redeeming deletes it).
 - :func:`shared_pid_key`: the HMAC key pids are derived with, created once in Redis, so
@@ -17,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -62,19 +67,56 @@ class RedisRecoveryRecords:
         self.prefix = prefix
         self.window_s = window_s
         self._writes: set[asyncio.Task[None]] = set()
+        self._live: dict[str, Callable[[], Departed]] = {}
+        self._refresher: asyncio.Task[None] | None = None
+        self.refresh_s = min(window_s / 3, 2.0)
 
-    def keep(self, pid: str, departed: Departed) -> None:
+    def track(self, pid: str, snapshot: Callable[[], Departed]) -> None:
+        self._live[pid] = snapshot
+        value = _record(snapshot())
+        if value is not None:
+            self._spawn(self._write(pid, value))
+        if self._refresher is None:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh())
+
+    def untrack(self, pid: str, *, forget: bool) -> None:
+        self._live.pop(pid, None)
+        if forget:
+            self._spawn(self._delete(pid))
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)  # the rewrite period itself
+            live = list(self._live.items())
+            if not live:
+                continue
+            px = max(1, int(self.window_s * 1000))
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for pid, snapshot in live:
+                        value = _record(snapshot())
+                        if value is not None:
+                            pipe.set(f"{self.prefix}s:{pid}", value, px=px, xx=True)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:
+                log.warning("recovery records of live sockets not rewritten: %s", exc)
+
+    async def _delete(self, pid: str) -> None:
         try:
-            value = json.dumps({"sid": departed.sid, "uid": departed.uid, "nsp": departed.nsp,
-                                "rooms": departed.rooms, "data": departed.data,
-                                "epoch": departed.epoch, "joined_at": departed.joined_at})
-        except (TypeError, ValueError):
-            log.info("socket %s cannot be kept for recovery: its data is not JSON",
-                     departed.sid)
-            return
-        task = asyncio.get_running_loop().create_task(self._write(pid, value))
+            await self.redis.delete(f"{self.prefix}s:{pid}")
+        except (RedisError, OSError) as exc:
+            log.warning("recovery record not deleted from Redis: %s", exc)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
+
+    def keep(self, pid: str, departed: Departed) -> None:
+        self._live.pop(pid, None)
+        value = _record(departed)
+        if value is not None:
+            self._spawn(self._write(pid, value))
 
     async def _write(self, pid: str, value: str) -> None:
         try:
@@ -96,8 +138,23 @@ class RedisRecoveryRecords:
                         data["data"], data["epoch"], int(data["joined_at"]), now)
 
     async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
         if self._writes:
             await asyncio.wait(set(self._writes), timeout=5.0)
+
+
+def _record(departed: Departed) -> str | None:
+    try:
+        return json.dumps({"sid": departed.sid, "uid": departed.uid, "nsp": departed.nsp,
+                           "rooms": departed.rooms, "data": departed.data,
+                           "epoch": departed.epoch, "joined_at": departed.joined_at})
+    except (TypeError, ValueError):
+        log.info("socket %s cannot be kept for recovery: its data is not JSON", departed.sid)
+        return None
 
 
 class RedisTickets:

@@ -17,7 +17,7 @@ Time is the Redis server's clock (``TIME``), or milliseconds passed in (tests).
 
 from __future__ import annotations
 
-__all__ = ["PUBLISH", "SINCE"]
+__all__ = ["GAP", "PUBLISH", "SINCE"]
 
 _COMMON = """
 local function now_ms(given)
@@ -118,4 +118,23 @@ for i = 1, (#KEYS - 1) / 2 do
   out[#out + 1] = redis.call('ZRANGEBYSCORE', history, '(' .. from, '+inf')
 end
 return out
+"""
+
+# After an outage in which a node delivered events only locally (or lost publishes), one
+# offset of the stream stands for them: each affected channel lets it go (so a client whose
+# position is before it is told it missed something) and hears a gap entry on pub/sub (so
+# every node tells the channel's live subscribers).
+# KEYS: stream, then per channel: record.
+# ARGV: fresh epoch, now ms ('' for the server's clock), body, then per channel: pub/sub channel.
+# Returns 'epoch:offset' of the gap.
+GAP = _COMMON + """
+local now = now_ms(ARGV[2])
+local epoch = stream_epoch(KEYS[1], ARGV[1])
+local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+local entry = now .. '\\n' .. epoch .. '\\n' .. offset .. '\\n' .. ARGV[3]
+for i = 2, #KEYS do
+  redis.call('HSET', KEYS[i], 'last', offset, 'letgo', offset)
+  redis.call('PUBLISH', ARGV[2 + i], entry)
+end
+return epoch .. ':' .. offset
 """

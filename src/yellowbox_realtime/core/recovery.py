@@ -14,6 +14,7 @@ passed in.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,6 +47,15 @@ class RecoveryRecords(Protocol):
     async def claim(self, pid: str, now: float) -> Departed | None:
         """The record for ``pid`` if still kept; it is removed (used once)."""
 
+    def track(self, pid: str, snapshot: Callable[[], Departed]) -> None:
+        """A socket is connected: where records outlive this process (a cluster), keep its
+        record while it lives, from ``snapshot``, so a client whose node dies without
+        closing it (SIGKILL) can recover on another. Must not block."""
+
+    def untrack(self, pid: str, *, forget: bool) -> None:
+        """The socket closed: stop tracking it; with ``forget`` (it meant to leave) its
+        record goes too. Must not block."""
+
 
 class RecoveryStore:
     def __init__(self, window_s: float, max_sessions: int) -> None:
@@ -67,6 +77,12 @@ class RecoveryStore:
 
     async def claim(self, pid: str, now: float) -> Departed | None:
         return self.take(pid, now)
+
+    def track(self, pid: str, snapshot: Callable[[], Departed]) -> None:
+        """Nothing to do: this process's records die with it anyway."""
+
+    def untrack(self, pid: str, *, forget: bool) -> None:
+        """Nothing to do: records are made only as sockets leave."""
 
     def expire(self, now: float) -> None:
         departed = self._departed

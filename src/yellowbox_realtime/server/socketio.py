@@ -293,6 +293,8 @@ class SocketIOServer:
                     socket.join(room)
             for message in missed:
                 socket.deliver(message.for_namespace(namespace.name))
+        if self.recovery is not None:
+            self.recovery.track(self._pid(socket.id), lambda: self._departed(socket))
         log_socket("connected", socket, recovered=socket.recovered)
         for handler in namespace.connect_handlers:
             self.background.run_handler(handler, socket)
@@ -317,12 +319,18 @@ class SocketIOServer:
         if socket.expiry is not None:
             socket.expiry.cancel()
             socket.expiry = None
-        if self.recovery is not None and socket.connected and _recoverable(reason):
-            self.recovery.keep(self._pid(socket.id), Departed(
-                socket.id, socket.uid, socket.namespace.name, tuple(socket.rooms),
-                socket._data, socket.namespace.broker.position().epoch, socket.joined_at,
-                self.deadlines.now()))
+        if self.recovery is not None and socket.connected:
+            pid = self._pid(socket.id)
+            recoverable = _recoverable(reason)
+            self.recovery.untrack(pid, forget=not recoverable)
+            if recoverable:
+                self.recovery.keep(pid, self._departed(socket))
         socket.closed(reason)
+
+    def _departed(self, socket: Socket) -> Departed:
+        return Departed(socket.id, socket.uid, socket.namespace.name, tuple(socket.rooms),
+                        socket._data, socket.namespace.broker.position().epoch,
+                        socket.joined_at, self.deadlines.now())
 
     def _pid(self, sid: str) -> str:
         digest = hmac.new(self._pid_key, sid.encode(), hashlib.sha256).digest()
@@ -346,7 +354,12 @@ class SocketIOServer:
         except GatewayError:
             return None
         channels = [namespace.channel(room) for room in departed.rooms]
-        missed = await namespace.broker.since(channels, position)
+        try:
+            missed = await namespace.broker.since(channels, position)
+        except GatewayError as exc:
+            if not exc.temporary:
+                raise
+            return None  # the history cannot be read now (Redis away): a gap, not a refusal
         if not missed.complete:
             return None
         return departed, missed.entries

@@ -16,7 +16,10 @@ A stream starts with a ``retry:`` hint, then one of:
 - resumed (``Last-Event-ID`` header, or ``lastEventId`` query for an EventSource re-created
   by page code): every event missed, then ``ready``;
 - resumed, but some of what was missed is no longer kept: ``event: stream_reset`` saying so
-  (with the current position as its id), then fresh snapshots.
+  (with the current position as its id), then fresh snapshots. The same when the history
+  cannot be read now (a cluster broker whose Redis is unreachable: reason
+  ``broker_unavailable``), and, on a live stream, when the broker finds a gap its
+  subscribers cannot fill (:meth:`SseRoute.reset`: an outage, a new epoch).
 Then live events. History is read and the stream subscribed with no await in between, so
 with a broker whose ``since`` does not suspend (the memory broker) nothing is missed or
 doubled; a broker that does suspend there must not be used for SSE resumption as is.
@@ -218,12 +221,19 @@ class SseRoute:
 
     async def _open(self, request: Request, conn: HttpConnection, channels: list[str],
                     position: StreamPosition | None, address: str) -> None:
+        unavailable = False
         try:
             credentials = await self._credentials(request)
             for channel in channels:
                 self.policy.check_subscribe(credentials, channel)
-            missed = await self.broker.since(channels, position) \
-                if position is not None else None
+            try:
+                missed = await self.broker.since(channels, position) \
+                    if position is not None else None
+            except GatewayError as exc:
+                if not exc.temporary:
+                    raise
+                # What was missed cannot be known now: a gap to tell, not a refused stream.
+                missed, unavailable = None, True
         except GatewayError as exc:
             respond_error(conn, exc)
             return
@@ -254,7 +264,10 @@ class SseRoute:
         # Subscribed before anything else is queued (the snapshots count this stream); no
         # event can come in before the prelude is queued, since nothing here awaits.
         streams.add(stream)
-        if missed is None:
+        if unavailable:
+            assert position is not None
+            self.reset(stream, self.broker.position(), "broker_unavailable", position)
+        elif missed is None:
             now = sse.format_event_id(self.broker.position())
             stream.append(control_event("ready", {"resumed": False}, id=now))
             self._snapshots(stream)
@@ -267,14 +280,24 @@ class SseRoute:
             assert position is not None
             reason = "epoch_changed" if position.epoch != missed.position.epoch \
                 else "history_gap"
-            stream.append(control_event("stream_reset", {
-                "reason": reason,
-                "message": "some events after lastEventId are no longer kept; what follows "
-                           "is a fresh snapshot, then live events",
-                "lastEventId": sse.format_event_id(position),
-                "channels": channels,
-            }, id=sse.format_event_id(missed.position)))
-            self._snapshots(stream)
+            self.reset(stream, missed.position, reason, position)
+
+    def reset(self, stream: SseStream, position: StreamPosition, reason: str,
+              last: StreamPosition | None = None,
+              channels: Sequence[str] | None = None) -> None:
+        """Tell ``stream`` that events of ``channels`` (default: all of its own) are missing
+        for good (``stream_reset`` whose id is ``position``), then send fresh snapshots.
+        ``last``: the client's resume position, when it sent one."""
+        data: dict[str, Any] = {
+            "reason": reason,
+            "message": "some events are missing and cannot be sent again; what follows is "
+                       "a fresh snapshot, then live events",
+            "channels": list(channels if channels is not None else stream.channels),
+        }
+        if last is not None:
+            data["lastEventId"] = sse.format_event_id(last)
+        stream.append(control_event("stream_reset", data, id=sse.format_event_id(position)))
+        self._snapshots(stream)
 
     async def _credentials(self, request: Request) -> Credentials:
         token = bearer_token(request)
