@@ -3,11 +3,6 @@ configured with ``[broker] kind = "redis"``: a cluster as it runs in production.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import re
-import signal
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -18,36 +13,11 @@ import pytest
 from tests.apiclients import api_section
 from tests.conftest import DEV_SECRET
 from tests.interop.nodeclient import NodeDriver, node_missing_reason
-from tests.outbox.test_restart import write_config
+from tests.processes import GatewayProcess, start_gateway, write_config
 from tests.redis_server import RedisServer, redis_server
 
-LISTENING = re.compile(r"listening on (http://\S+)")
-
-
-class Node:
-    """One gateway process; stopped by its pid."""
-
-    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
-        self.process = process
-        self.url = url
-        host, port = url.removeprefix("http://").rsplit(":", 1)
-        self.address = (host, int(port))
-        self._drain = asyncio.get_running_loop().create_task(self._discard())
-
-    async def _discard(self) -> None:
-        assert self.process.stderr is not None
-        while await self.process.stderr.readline():
-            pass
-
-    async def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process.returncode is None:
-            os.kill(self.process.pid, sig)
-        try:
-            await asyncio.wait_for(self.process.wait(), 20)
-        except TimeoutError:
-            os.kill(self.process.pid, signal.SIGKILL)
-            await self.process.wait()
-        await self._drain
+# A cluster node is a gateway process.
+Node = GatewayProcess
 
 
 StartNode = Callable[[], Awaitable[Node]]
@@ -74,20 +44,7 @@ async def start_node(redis: RedisServer, tmp_path: Path) -> AsyncIterator[StartN
     nodes: list[Node] = []
 
     async def start() -> Node:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "yellowbox_realtime.cli", "serve", "--config", str(config),
-            "--port", "0", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "YELLOWBOX_STATE_DIR": str(tmp_path / "state")})
-        assert process.stderr is not None
-        seen = []
-        while True:
-            line = (await asyncio.wait_for(process.stderr.readline(), 20)).decode()
-            seen.append(line)
-            assert line, "the gateway exited:\n" + "".join(seen)
-            found = LISTENING.search(line)
-            if found:
-                break
-        node = Node(process, found.group(1))
+        node = await start_gateway(config, tmp_path / "state")
         nodes.append(node)
         async with httpx.AsyncClient(base_url=node.url, timeout=5) as http:
             assert (await http.get("/healthz")).status_code == 200
@@ -96,7 +53,7 @@ async def start_node(redis: RedisServer, tmp_path: Path) -> AsyncIterator[StartN
 
     yield start
     for node in nodes:
-        await node.stop()
+        await node.end()
 
 
 @pytest.fixture

@@ -174,7 +174,7 @@ async def test_a_node_killed_under_load_loses_nothing_acknowledged_and_its_clien
         load = asyncio.create_task(back_office())
         await node_driver.expect("ops", "event", event="rider_location_update")
         await node_driver.expect("watcher", "event", event="rider_location_update")
-        await a.stop(signal.SIGKILL)
+        await a.end(signal.SIGKILL)
         await load
         proxy.cut(b.address)
         await node_driver.expect("ops", "disconnect")

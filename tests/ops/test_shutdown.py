@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,7 +20,7 @@ from tests.conftest import DEV_SECRET
 from tests.interop.nodeclient import NodeDriver, node_missing_reason
 from tests.outbox.conftest import SECRET, outbox_section
 from tests.outbox.receiver import Receiver
-from tests.outbox.test_restart import LISTENING, GatewayProcess, write_config
+from tests.processes import GatewayProcess, start_gateway, write_config
 from yellowbox_realtime.auth.dev import mint_dev_token
 
 SHUTDOWN_TIMEOUT_S = 3.0
@@ -58,21 +56,7 @@ async def spawn(tmp_path: Path) -> AsyncIterator[Spawn]:
     processes: list[GatewayProcess] = []
 
     async def start(config: Path, port: int) -> GatewayProcess:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "yellowbox_realtime.cli", "serve", "--config", str(config),
-            "--port", str(port), stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "YELLOWBOX_STATE_DIR": str(tmp_path / "state")})
-        assert process.stderr is not None
-        seen = []
-        while True:
-            line = (await asyncio.wait_for(process.stderr.readline(), SLACK_S)).decode()
-            seen.append(line)
-            assert line, "the gateway exited:\n" + "".join(seen)
-            found = LISTENING.search(line)
-            if found:
-                break
-        gateway = GatewayProcess(process, found.group(1))
+        gateway = await start_gateway(config, tmp_path / "state", port, timeout_s=SLACK_S)
         processes.append(gateway)
         return gateway
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import signal
 import sys
 from collections import Counter
@@ -19,52 +17,13 @@ import pytest
 
 from tests.apiclients import BACKOFFICE, api_section, bearer
 from tests.conftest import DEV_SECRET
+from tests.processes import GatewayProcess, start_gateway, write_config
 
 from .conftest import outbox_section
 from .receiver import Receiver
 
 EVENTS = 30
 CONCURRENCY = 4
-LISTENING = re.compile(r"listening on (http://\S+)")
-
-
-def toml_value(value: object) -> str:
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value)
-
-
-def write_config(path: Path, sections: dict[str, dict[str, object]]) -> None:
-    lines = []
-    for name, values in sections.items():
-        lines.append(f"[{name}]")
-        lines += [f"{key} = {toml_value(value)}" for key, value in values.items()]
-    path.write_text("\n".join(lines) + "\n")
-
-
-class GatewayProcess:
-    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
-        self.process = process
-        self.url = url
-        self._drain = asyncio.get_running_loop().create_task(self._discard())
-
-    async def _discard(self) -> None:
-        assert self.process.stderr is not None
-        while await self.process.stderr.readline():
-            pass
-
-    async def end(self, sig: int) -> int:
-        if self.process.returncode is None:
-            self.process.send_signal(sig)
-        code = await asyncio.wait_for(self.process.wait(), 20)
-        await self._drain
-        return code
-
-
 Spawn = Callable[[Path], Awaitable[GatewayProcess]]
 
 
@@ -73,20 +32,7 @@ async def spawn(tmp_path: Path) -> AsyncIterator[Spawn]:
     processes: list[GatewayProcess] = []
 
     async def start(config: Path) -> GatewayProcess:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "yellowbox_realtime.cli", "serve", "--config", str(config),
-            "--port", "0", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "YELLOWBOX_STATE_DIR": str(tmp_path / "state")})
-        assert process.stderr is not None
-        seen = []
-        while True:
-            line = (await asyncio.wait_for(process.stderr.readline(), 20)).decode()
-            seen.append(line)
-            assert line, "the gateway exited:\n" + "".join(seen)
-            found = LISTENING.search(line)
-            if found:
-                break
-        gateway = GatewayProcess(process, found.group(1))
+        gateway = await start_gateway(config, tmp_path / "state")
         processes.append(gateway)
         return gateway
 
