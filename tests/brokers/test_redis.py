@@ -9,7 +9,9 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
+from yellowbox_realtime.app import redis_broker
 from yellowbox_realtime.brokers.redis import BrokerUnavailable, RedisBroker
+from yellowbox_realtime.config import BrokerConfig, HistoryConfig
 from yellowbox_realtime.core.history import HistoryLimits
 from yellowbox_realtime.core.hub import Hub, Outgoing
 from yellowbox_realtime.protocol.sse import StreamPosition
@@ -171,3 +173,19 @@ async def test_unreachable_redis_fails_publishes_with_a_temporary_error(prefix: 
             assert await broker.check() is not None
         finally:
             await broker.close()
+
+
+async def test_the_gateways_redis_client_waits_for_a_connection_in_a_burst(
+        redis: RedisServer) -> None:
+    # A thousand sockets dropping at once each write a recovery record: with more requests
+    # than broker.max_connections, they wait for a connection instead of failing with
+    # "Too many connections".
+    config = BrokerConfig(kind="redis", url=redis.url, prefix=f"t{uuid.uuid4().hex[:8]}:",
+                          max_connections=2)
+    broker = redis_broker(Hub(), config, HistoryConfig())
+    try:
+        keys = [f"{config.prefix}burst:{n}" for n in range(50)]
+        await asyncio.gather(*(broker.redis.set(key, n) for n, key in enumerate(keys)))
+        assert await broker.redis.mget(keys) == [str(n).encode() for n in range(50)]
+    finally:
+        await broker.close()
