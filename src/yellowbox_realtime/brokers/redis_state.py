@@ -169,11 +169,7 @@ class RedisTickets:
         self._wall = wall_clock
 
     async def grant(self, credentials: Credentials) -> tuple[str, float]:
-        lifetime = self.ttl_s
-        if credentials.expires_at is not None:
-            lifetime = min(lifetime, credentials.expires_at - self._wall())
-        if lifetime <= 0:
-            raise AuthenticationError("token expired")
+        lifetime = credentials.lifetime_within(self.ttl_s, self._wall())
         ticket = secrets.token_urlsafe(24)
         value = json.dumps({"uid": credentials.uid, "role": credentials.role,
                             "expires_at": credentials.expires_at,

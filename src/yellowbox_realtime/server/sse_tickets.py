@@ -31,6 +31,7 @@ _MAX_TICKET_CHARS = 64
 
 
 @dataclass(frozen=True, slots=True)
+
 class _Ticket:
     credentials: Credentials
     expires_at: float  # on the monotonic clock
@@ -68,11 +69,7 @@ class TicketStore:
             raise TooManyRequests(f"too many stream tickets outstanding (at most "
                                   f"{self.max_tickets}); try again shortly",
                                   max(1, math.ceil(oldest - now)))
-        lifetime = self.ttl_s
-        if credentials.expires_at is not None:
-            lifetime = min(lifetime, credentials.expires_at - self._wall())
-        if lifetime <= 0:
-            raise AuthenticationError("token expired")
+        lifetime = credentials.lifetime_within(self.ttl_s, self._wall())
         ticket = secrets.token_urlsafe(24)
         self._tickets[ticket] = _Ticket(credentials, now + lifetime)
         return ticket, lifetime
