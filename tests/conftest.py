@@ -12,8 +12,9 @@ from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.auth.dev import mint_dev_token
 from yellowbox_realtime.config import Config
 
-# The API fixtures (api_gateway, http, listen) for every test directory.
-pytest_plugins = ("tests.apiclients",)
+# Fixtures for every test directory: the API (api_gateway, http, listen) and the real peers
+# (node_driver, receiver).
+pytest_plugins = ("tests.apiclients", "tests.peers")
 
 DEV_SECRET = "tests-only-dev-secret-0123456789abcdef"
 

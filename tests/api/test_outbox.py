@@ -13,7 +13,7 @@ import pytest
 
 from tests.apiclients import api_section, bearer
 from tests.conftest import MakeGateway, gateway_config
-from tests.outbox.conftest import SECRET, outbox_section
+from tests.outbox.conftest import outbox_section
 from tests.outbox.receiver import Receiver
 from yellowbox_realtime.api.keys import hash_key
 from yellowbox_realtime.app import Gateway
@@ -29,14 +29,6 @@ def keys() -> dict[str, Any]:
     section["keys"]["operator"] = hash_key(OPERATOR)
     section["scopes"]["operator"] = ["outbox"]
     return section
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver(SECRET)
-    await receiver.start()
-    yield receiver
-    await receiver.close()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pytest
 
 from tests.apiclients import api_section
 from tests.conftest import DEV_SECRET
-from tests.interop.nodeclient import NodeDriver, node_missing_reason
 from tests.processes import GatewayProcess, start_gateway, write_config
 from tests.redis_server import RedisServer, redis_server
 
@@ -56,11 +55,3 @@ async def start_node(redis: RedisServer, tmp_path: Path) -> AsyncIterator[StartN
         await node.end()
 
 
-@pytest.fixture
-async def node_driver() -> AsyncIterator[NodeDriver]:
-    reason = node_missing_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    driver = await NodeDriver.start()
-    yield driver
-    await driver.close()

@@ -17,8 +17,8 @@ import pytest
 
 from tests.apiclients import BACKOFFICE, api_section, bearer
 from tests.conftest import DEV_SECRET
-from tests.interop.nodeclient import NodeDriver, node_missing_reason
-from tests.outbox.conftest import SECRET, outbox_section
+from tests.interop.nodeclient import NodeDriver
+from tests.outbox.conftest import outbox_section
 from tests.outbox.receiver import Receiver
 from tests.processes import GatewayProcess, start_gateway, write_config
 from yellowbox_realtime.auth.dev import mint_dev_token
@@ -29,26 +29,6 @@ SHUTDOWN_TIMEOUT_S = 3.0
 SLACK_S = 15.0
 
 Spawn = Callable[[Path, int], Awaitable[GatewayProcess]]
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver(SECRET)
-    await receiver.start()
-    yield receiver
-    await receiver.close()
-
-
-@pytest.fixture
-async def node() -> AsyncIterator[NodeDriver]:
-    reason = node_missing_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    driver = await NodeDriver.start()
-    try:
-        yield driver
-    finally:
-        await driver.close()
 
 
 @pytest.fixture
@@ -103,7 +83,7 @@ async def publish_locations(node: NodeDriver, name: str, count: int) -> int:
 
 
 async def test_sigterm_drains_tells_clients_to_reconnect_and_keeps_the_outbox(
-        spawn: Spawn, receiver: Receiver, node: NodeDriver, tmp_path: Path) -> None:
+        spawn: Spawn, receiver: Receiver, node_driver: NodeDriver, tmp_path: Path) -> None:
     config = tmp_path / "gateway.toml"
     write_config(config, {
         "server": {"log_level": "info", "shutdown_timeout_s": SHUTDOWN_TIMEOUT_S},
@@ -119,9 +99,9 @@ async def test_sigterm_drains_tells_clients_to_reconnect_and_keeps_the_outbox(
     port = int(first.url.rsplit(":", 1)[1])
     riders = {"ws": ("rider-ws", "websocket"), "poll": ("rider-poll", "polling")}
     for name, (uid, transport) in riders.items():
-        await node.connect(name, first.url, **rider_options(uid, transport))
-        await node.expect(name, "connect")
-    acked = {name: await publish_locations(node, name, 3) for name in riders}
+        await node_driver.connect(name, first.url, **rider_options(uid, transport))
+        await node_driver.expect(name, "connect")
+    acked = {name: await publish_locations(node_driver, name, 3) for name in riders}
     await receiver.wait_for(lambda r: len(r.requests) >= 2)  # n8n holds two in flight
 
     accepted: list[str] = []
@@ -136,17 +116,17 @@ async def test_sigterm_drains_tells_clients_to_reconnect_and_keeps_the_outbox(
 
     # Told to go in a way socket.io-client reconnects after (not "io server disconnect").
     for name in riders:
-        gone = await node.expect(name, "disconnect")
+        gone = await node_driver.expect(name, "disconnect")
         assert gone["reason"] in ("transport close", "transport error"), gone
 
     receiver.gate.set()
     second = await spawn(config, port)
     assert second.url == first.url
     for name in riders:
-        await node.expect(name, "reconnect", timeout=SLACK_S)
-        again = await node.expect(name, "connect")
+        await node_driver.expect(name, "reconnect", timeout=SLACK_S)
+        again = await node_driver.expect(name, "connect")
         assert again["transport"] == riders[name][1]
-        assert await publish_locations(node, name, 1) == 1
+        assert await publish_locations(node_driver, name, 1) == 1
 
     # Every acknowledged event reaches n8n: the HTTP publishes by id, the riders' acked
     # locations by count (they carry no id the rider saw).

@@ -1,17 +1,12 @@
-"""Fixtures for the outbox tests: the n8n stand-in and outbox configurations."""
+"""Outbox configurations for the tests (the n8n stand-in is ``tests/peers.py``'s ``receiver``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from yellowbox_realtime.config import Config, OutboxConfig
 
-from .receiver import Receiver
-
-SECRET = "tests-only-outbox-secret-0123456789"
+from .receiver import SECRET
 
 
 def outbox_section(url: str, **extra: Any) -> dict[str, Any]:
@@ -27,11 +22,3 @@ def outbox_section(url: str, **extra: Any) -> dict[str, Any]:
 
 def outbox_config(url: str, **extra: Any) -> OutboxConfig:
     return Config.from_mapping({"outbox": outbox_section(url, **extra)}).outbox
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver(SECRET)
-    await receiver.start()
-    yield receiver
-    await receiver.close()

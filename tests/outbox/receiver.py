@@ -50,6 +50,9 @@ class Received:
     def json(self) -> Any:
         return json.loads(self.body)
 
+# The outbox route's signing secret, shared by the stand-in and the gateways under test.
+SECRET = "tests-only-outbox-secret-0123456789"
+
 
 class Receiver:
     def __init__(self, secret: str) -> None:

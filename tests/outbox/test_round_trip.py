@@ -15,8 +15,8 @@ from tests.apiclients import Listener
 from tests.conftest import MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.signing import signed_headers
 
-from .conftest import SECRET, outbox_section
-from .receiver import Received, Receiver
+from .conftest import outbox_section
+from .receiver import SECRET, Received, Receiver
 
 
 async def next_event(listener: Listener, event: str) -> Any:
