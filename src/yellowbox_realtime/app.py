@@ -278,6 +278,7 @@ class Gateway:
         tls = tls_context(self.config.server)
         loop = asyncio.get_running_loop()
         self._deadlines = Deadlines(loop)
+        self.hub.defer = loop.call_soon
         if self.outbox is not None:
             await self.outbox.start()
         history = self.config.history

@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 from .config import FleetConfig, OperationsConfig
 from .core.broker import Broker
-from .core.hub import Hub, Outgoing, Sink
+from .core.hub import Hub, Outgoing
 from .domain.alert_rules import SpeedWatch, breach
 from .domain.alerts import Alert, AlertBook, new_alert
 from .domain.expenses import ExpenseLedger, validate_expense_change
@@ -142,11 +142,6 @@ class _Tap:
             # it still reached its subscribers; the state just does not count it.
             log.warning("ignored a %r on %s: %s", message.event, self.channel, exc)
 
-    @property
-    def sink(self) -> Sink:
-        return self.deliver
-
-
 class Operations:
     def __init__(self, broker: Broker, hub: Hub, background: Background,
                  fleet: FleetConfig, config: OperationsConfig, *,
@@ -189,7 +184,7 @@ class Operations:
             _Tap(GEOFENCES, {GEOFENCE_UPDATE: self._fence_changed}),
         ]
         for tap in self._taps:
-            hub.subscribe(tap.channel, tap)
+            hub.listen(tap.channel, tap.deliver)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -201,7 +196,7 @@ class Operations:
 
     def close(self) -> None:
         for tap in self._taps:
-            self.hub.unsubscribe(tap.channel, tap)
+            self.hub.unlisten(tap.channel, tap.deliver)
 
     # -- what clients and the API ask ---------------------------------------------------
 

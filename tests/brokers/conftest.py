@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from yellowbox_realtime.brokers.redis import RedisBroker
 from yellowbox_realtime.core.broker import Broker, MemoryBroker
 from yellowbox_realtime.core.history import HistoryLimits
-from yellowbox_realtime.core.hub import Hub, Outgoing, Sink
+from yellowbox_realtime.core.hub import Hub, Outgoing, Sink, Wire
 
 from ..redis_server import RedisServer, redis_server
 
@@ -37,8 +37,8 @@ class Recorder:
         self.received: list[Outgoing] = []
         self._changed = asyncio.Event()
 
-    def deliver(self, message: Outgoing) -> None:
-        self.received.append(message)
+    def deliver(self, message: Wire) -> None:
+        self.received.extend(message.events)
         self._changed.set()
 
     @property

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from yellowbox_realtime.core.broker import MemoryBroker
 from yellowbox_realtime.core.history import HistoryLimits
-from yellowbox_realtime.core.hub import Hub, Outgoing, Sink
+from yellowbox_realtime.core.hub import Hub, Outgoing, Sink, Wire
 from yellowbox_realtime.protocol.sse import StreamPosition
 
 
@@ -14,8 +14,8 @@ class Inbox:
     def __init__(self) -> None:
         self.received: list[Outgoing] = []
 
-    def deliver(self, message: Outgoing) -> None:
-        self.received.append(message)
+    def deliver(self, message: Wire) -> None:
+        self.received.extend(message.events)
 
     @property
     def sink(self) -> Sink:

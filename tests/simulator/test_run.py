@@ -15,7 +15,7 @@ from tests.conftest import DEV_SECRET
 from tests.simulator.conftest import TIMEOUT, Watcher
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.client import Backoff
-from yellowbox_realtime.core.hub import Outgoing, Sink
+from yellowbox_realtime.core.hub import Sink, Wire
 from yellowbox_realtime.server.sockets import Socket
 from yellowbox_realtime.simulator.geofences import demo_fences
 from yellowbox_realtime.simulator.progress import Counters
@@ -91,11 +91,10 @@ class FenceUpdates:
         self.count = 0
         self.all_in = asyncio.Event()
 
-    def deliver(self, message: Outgoing) -> None:
-        if message.event == "geofence_update":
-            self.count += 1
-            if self.count >= self.expected:
-                self.all_in.set()
+    def deliver(self, message: Wire) -> None:
+        self.count += sum(event.event == "geofence_update" for event in message.events)
+        if self.count >= self.expected:
+            self.all_in.set()
 
     @property
     def sink(self) -> Sink:

@@ -32,7 +32,7 @@ from .limits import ClientLimits
 from .output import FlushScheduler, OutputBuffer
 
 if TYPE_CHECKING:
-    from ..core.hub import Outgoing
+    from ..core.hub import Wire
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,8 @@ class EngineSession:
 
     # -- sending ----------------------------------------------------------------------
 
-    def deliver(self, message: Outgoing) -> None:
-        """Queue a pre-encoded Socket.IO message in this session's wire shape."""
+    def deliver(self, message: Wire) -> None:
+        """Queue pre-encoded Socket.IO messages in this session's wire shape."""
         if self.websocket is not None:
             self.websocket.append(message.websocket)
         else:

@@ -234,6 +234,8 @@ class Socket:
 
     def deliver(self, message: Outgoing) -> None:
         if self.connected:
+            # Broadcasts published before this, and still pending in the hub, go first.
+            self.namespace.hub.flush()
             self.session.deliver(message)
 
     @property

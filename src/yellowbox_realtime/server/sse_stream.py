@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..config import ServerConfig, SseConfig
-from ..core.hub import Hub, Outgoing, Sink
+from ..core.hub import Hub, Outgoing, Sink, Wire
 from ..errors import SlowConsumer
 from ..messages import Credentials
 from ..protocol import sse
@@ -59,15 +59,17 @@ class SseStream(OutputBuffer, asyncio.Protocol):
 
     # -- hub subscriber ---------------------------------------------------------------
 
-    def deliver(self, message: Outgoing) -> None:
+    def deliver(self, message: Wire) -> None:
         try:
-            block = message.sse
+            self.append(message.sse)
         except (TypeError, ValueError):
             # Binary or otherwise non-JSON arguments cannot travel over SSE. The hub must
-            # never see an exception, and the stream goes on without this event.
-            self.streams.unencodable(message)
-            return
-        self.append(block)
+            # never see an exception, and the stream goes on without those events.
+            for event in message.events:
+                try:
+                    self.append(event.sse)
+                except (TypeError, ValueError):
+                    self.streams.unencodable(event)
 
     @property
     def sink(self) -> Sink:
