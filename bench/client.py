@@ -26,6 +26,9 @@ LAT_BASE = 10.0
 LAT_STEP = 1e-5
 
 LocationSink = Callable[[int, float], None]
+# What a counting client keeps of the previous chunk: one byte short of the event name.
+_TAIL = len(LOCATION_EVENT) - 1
+_PING_TAIL = len(wire.EIO_PING_FRAME) - 1
 
 
 def latitude_for(seq: int) -> float:
@@ -100,10 +103,15 @@ class SioClient(asyncio.Protocol):
         return rest
 
     def _count(self, data: bytes) -> None:
-        joined = self._tail + data
-        self.count += joined.count(LOCATION_EVENT)
-        pings = joined[-len(data) - 2:].count(wire.EIO_PING_FRAME)
-        self._tail = joined[-(len(LOCATION_EVENT) - 1):]
+        # Counted in the chunk itself, without copying it. A seam (the previous chunk's last
+        # bytes, this one's first) holds exactly the matches that straddle the two, since
+        # each half is one byte too short to hold a whole match.
+        tail = self._tail
+        name_seam = tail + data[:_TAIL]
+        ping_seam = tail[-_PING_TAIL:] + data[:_PING_TAIL]
+        self.count += data.count(LOCATION_EVENT) + name_seam.count(LOCATION_EVENT)
+        pings = data.count(wire.EIO_PING_FRAME) + ping_seam.count(wire.EIO_PING_FRAME)
+        self._tail = data[-_TAIL:] if len(data) >= _TAIL else (tail + data)[-_TAIL:]
         if pings and self.transport is not None:
             self.transport.write(wire.PONG * pings)
             self.pongs += pings
