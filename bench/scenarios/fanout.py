@@ -15,7 +15,8 @@ from ..servers import Target
 
 #: Offered deliveries per second (messages/s x subscribers), stepped up until a step fails.
 DEFAULT_STEPS = (5_000, 10_000, 20_000, 40_000, 60_000, 100_000, 150_000, 250_000, 400_000,
-                 600_000, 800_000, 1_000_000, 1_500_000, 2_000_000, 3_000_000)
+                 600_000, 800_000, 1_000_000, 1_500_000, 2_000_000, 3_000_000, 4_000_000,
+                 5_000_000, 6_000_000, 8_000_000, 10_000_000)
 
 
 @dataclass
