@@ -122,13 +122,6 @@ async def _wait_pong(port: int, process: asyncio.subprocess.Process, timeout: fl
 def node_env(setup: Setup, redis_url: str, prefix: str) -> dict[str, str]:
     """What makes one server process a node of the cluster."""
     env: dict[str, str] = {}
-    if setup.stack == "gateway":
-        # The publisher's latitude carries the sequence number, so at 1,000 messages/s the
-        # rider "moves" about 1 km/s. Each fix is 1.1 m from the last, which the jump check
-        # lets pass when the fleet state is updated on publish (memory broker); on Redis it
-        # is updated when the event comes back, so in a burst the check compares with a
-        # fix hundreds of messages old and refuses. Every jump is allowed here.
-        env["YBRT_FLEET_JUMP_ALLOWANCE_M"] = "1e9"
     if not setup.redis:
         return env
     if setup.stack == "gateway":
