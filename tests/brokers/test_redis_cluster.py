@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -12,6 +11,7 @@ import redis.asyncio as aioredis
 from yellowbox_realtime.brokers.redis_cluster import RedisCluster
 
 from ..redis_server import RedisServer
+from ..waiting import until
 
 
 def member(redis: RedisServer, prefix: str, name: str, connections: dict[str, int],
@@ -20,14 +20,6 @@ def member(redis: RedisServer, prefix: str, name: str, connections: dict[str, in
                               "watching": watching or []}
     return RedisCluster(aioredis.from_url(redis.url), prefix, name, lambda: report,
                         interval_s=0.05, lease_s=0.3)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.01)
 
 
 async def crash(cluster: RedisCluster) -> None:

@@ -17,6 +17,7 @@ from yellowbox_realtime.core.hub import Hub, Outgoing
 from yellowbox_realtime.protocol.sse import StreamPosition
 
 from ..redis_server import RedisServer, redis_server
+from ..waiting import until
 from .conftest import Recorder
 
 LIMITS = HistoryLimits(1000, 300.0)
@@ -75,16 +76,6 @@ async def make_node(own: RedisServer) -> AsyncIterator[MakeNode]:
     yield make
     for broker in made:
         await broker.close()
-
-
-async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Wait for state that changes inside the broker's tasks (reconnection has no event a
-    test could await)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.01)
 
 
 async def listening(node: Node, channel: str) -> None:

@@ -7,7 +7,8 @@ import json
 
 from tests.conftest import MakeGateway, MakeToken
 from tests.faults.rawclient import RawClient, close_code
-from tests.limits.support import V4, V6, Listener, dual_stack_gateway, until, url
+from tests.limits.support import V4, V6, Listener, dual_stack_gateway, url
+from tests.waiting import until
 from tests.wsframes import frame
 from yellowbox_realtime.protocol.websocket import OP_CLOSE, OP_TEXT
 

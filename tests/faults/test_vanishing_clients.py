@@ -8,7 +8,8 @@ import asyncio
 
 from tests.conftest import MakeGateway, MakeToken, gateway_config
 from tests.faults.rawclient import RawClient
-from tests.limits.support import Listener, until
+from tests.limits.support import Listener
+from tests.waiting import until
 from tests.wsframes import frame
 from yellowbox_realtime.protocol.websocket import OP_TEXT
 from yellowbox_realtime.server.sockets import Socket

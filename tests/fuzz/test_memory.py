@@ -10,7 +10,7 @@ import json
 import tracemalloc
 
 from tests.conftest import MakeGateway, MakeToken, gateway_config
-from tests.limits.support import until
+from tests.waiting import until
 from tests.wsframes import frame
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.protocol.websocket import OP_TEXT

@@ -18,11 +18,11 @@ from tests.limits.support import (
     Listener,
     dual_stack_gateway,
     polling_session,
-    until,
     url,
     ws_session,
 )
 from tests.server.ssereader import open_stream
+from tests.waiting import until
 
 
 async def test_connections_per_address_count_every_transport_and_refuse_with_429(
