@@ -1,4 +1,5 @@
 import asyncio
+import weakref
 
 from yellowbox_realtime.server.deadlines import Deadlines
 
@@ -30,4 +31,21 @@ async def test_an_earlier_deadline_added_later_rearms_the_timer() -> None:
     deadlines.after(0.01, fast)
     await asyncio.wait_for(done.wait(), 2)
     assert order == ["fast"]
+    deadlines.close()
+
+
+async def test_a_cancelled_deadline_lets_go_of_what_it_would_have_called() -> None:
+    deadlines = Deadlines(asyncio.get_running_loop())
+
+    class Session:
+        def expire(self) -> None:
+            raise AssertionError("cancelled")
+
+    session = Session()
+    gone = weakref.ref(session)
+    deadline = deadlines.after(3600, session.expire)
+    deadline.cancel()
+    del session
+    # Still in the heap for an hour, but no longer holding the session.
+    assert gone() is None
     deadlines.close()

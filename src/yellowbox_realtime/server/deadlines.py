@@ -14,6 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 
+def _nothing(*_: Any) -> None:
+    """What a cancelled deadline calls (never, since it is skipped)."""
+
+
 class Deadline:
     """A heap entry itself (ordered by ``when``): one object per deadline, no tuple around
     it, because there is one per connected socket (token expiries). Deadlines due at the same
@@ -32,7 +36,11 @@ class Deadline:
         return self.when < other.when
 
     def cancel(self) -> None:
+        # The entry stays in the heap until its time comes: it must not keep what it would
+        # have called (a closed socket, for an hour-long token) alive until then.
         self.cancelled = True
+        self.callback = _nothing
+        self.args = ()
 
 
 class Deadlines:

@@ -90,6 +90,12 @@ def reason_phrase(status: int) -> str:
         return "Unknown"
 
 
+# A parser holds its protocol's callbacks, so a connection and its parser form a cycle that
+# only the cycle collector would free. A connection that is done swaps its parser for this
+# one, which calls back nothing, and is then freed as soon as nothing refers to it.
+_DETACHED = httptools.HttpRequestParser(None)
+
+
 class HttpConnection(asyncio.Protocol):
     """One TCP connection in its HTTP phase.
 
@@ -146,6 +152,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self._parser = _DETACHED
         self.front.connections.discard(self)
         if self.on_close is not None:
             callback, self.on_close = self.on_close, None
@@ -334,6 +341,7 @@ class HttpConnection(asyncio.Protocol):
         self._responded(int(response[9:12]))
         self.front.connections.discard(self)
         self._closed = True
+        self._parser = _DETACHED
         self.transport = None
         self.on_close = None
         transport.write(response)
