@@ -82,19 +82,11 @@ def environment() -> str:
         except OSError:
             return "?"
 
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kb = int(f.readline().split()[1])
     node_sio = run("node", "-p", f"require('{NODE_PEER.parent}/node_modules/socket.io/"
                    "package.json').version")
     commit = run("git", "-C", str(BENCH_DIR.parent), "rev-parse", "--short", "HEAD")
-    return (f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; nproc {os.cpu_count()}; CPU {model}; "
-            f"RAM {mem_kb / 2**20:.1f} GiB; python {platform.python_version()}; "
+    return (f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {proc.machine()}; "
+            f"python {platform.python_version()}; "
             f"node {run('node', '--version')}; socket.io {node_sio}; "
             f"python-socketio {version('python-socketio')}; uvicorn {version('uvicorn')}; "
             f"gateway {commit}")

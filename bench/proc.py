@@ -22,6 +22,19 @@ def rss_bytes(pid: int) -> int:
         return int(f.read().split()[1]) * _PAGE
 
 
+def machine() -> str:
+    """``nproc N; CPU <model>; RAM <n> GiB``, for the heading of a result."""
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    return f"nproc {os.cpu_count()}; CPU {model}; RAM {mem_kb / 2**20:.1f} GiB"
+
+
 def self_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime

@@ -45,13 +45,7 @@ def fanout_steps(r: FanoutResult) -> str:
 
 def fanout(results: Sequence[FanoutResult]) -> str:
     out = [fanout_steps(r) for r in results]
-    summary = []
-    for r in results:
-        s = r.sustained
-        summary.append([r.server, f"{r.subscribers:,}",
-                        "-" if s is None else f"{s.delivered_per_s:,.0f}",
-                        _f(None if s is None else s.p50_ms), _f(None if s is None else s.p99_ms),
-                        _f(None if s is None else s.cpu_s_per_million)])
+    summary = [_sustained_row(r) for r in results]
     out.append("### sustained (highest passing step)\n\n" + table(
         ["server", "N", "deliveries/s", "p50 ms", "p99 ms", "CPU s/1M"], summary))
     for n in sorted({r.subscribers for r in results}):
@@ -118,13 +112,7 @@ def cluster(results: Sequence[FanoutResult]) -> str:
     """Cluster fan-out: each setup's steps, the sustained rates, and ratios between setups
     measured in the same run (two nodes against one, the gateway against Node)."""
     out = [fanout_steps(r) for r in results]
-    summary = []
-    for r in results:
-        s = r.sustained
-        summary.append([r.server, f"{r.subscribers:,}",
-                        "-" if s is None else f"{s.delivered_per_s:,.0f}",
-                        _f(None if s is None else s.p50_ms), _f(None if s is None else s.p99_ms),
-                        _f(None if s is None else s.cpu_s_per_million), _failed(r)])
+    summary = [[*_sustained_row(r), _failed(r)] for r in results]
     out.append("### sustained (highest passing step)\n\n" + table(
         ["setup", "N", "deliveries/s", "p50 ms", "p99 ms", "CPU s/1M",
          "failed at (offered/s: lost, p99 ms)"], summary))
@@ -135,6 +123,14 @@ def cluster(results: Sequence[FanoutResult]) -> str:
         text = ", ".join(f"{a} / {b} {rate[a] / rate[b]:.3g}x" for a, b in pairs)
         out.append(f"N={n:,}: sustained deliveries/s {text or '-'}")
     return "\n\n".join(out)
+
+
+def _sustained_row(r: FanoutResult) -> list[str]:
+    """Server, N, and the highest passing step's rate, latency and CPU (or dashes)."""
+    s = r.sustained
+    return [r.server, f"{r.subscribers:,}", "-" if s is None else f"{s.delivered_per_s:,.0f}",
+            _f(None if s is None else s.p50_ms), _f(None if s is None else s.p99_ms),
+            _f(None if s is None else s.cpu_s_per_million)]
 
 
 def _failed(r: FanoutResult) -> str:

@@ -27,10 +27,11 @@ from datetime import UTC, datetime
 import uvloop
 
 from . import measure, proc
-from .client import close_all, connect_many
+from .client import close_all
 from .measure import Latencies
 from .publisher import Publisher
-from .scenarios.fanout import subscribe, warm_up
+from .scenarios.fanout import warm_up
+from .scenarios.fleet import Turns, connect_fleet
 from .servers import BENCH_DIR, Target, running
 
 # The publisher's latitudes carry sequence numbers, so a rider's consecutive fixes are far
@@ -129,21 +130,13 @@ async def run_soak(target: Target, riders: int, dashboards: int, minutes: float,
     result = SoakResult(riders, dashboards, minutes)
     latencies = Latencies()
     publisher = Publisher(latencies)
-    boards = await subscribe(target, dashboards, dashboards, latencies)
-    fleet = await connect_many(target.address,
-                               [target.auth(f"rider-{i}", "rider") for i in range(riders)],
-                               concurrency=100)
+    boards, fleet = await connect_fleet(target, riders, dashboards, dashboards, latencies,
+                                        concurrency=100)
     try:
         await warm_up(boards, fleet[0], publisher)
         before = measure.total(boards)
         first_seq = publisher.next_seq
-        cursor = 0
-
-        def send(due: int) -> None:
-            nonlocal cursor
-            for _ in range(due):
-                publisher.publish(fleet[cursor % riders])
-                cursor += 1
+        send = Turns(publisher, fleet)
 
         start = time.monotonic()
         delivered_before = before
@@ -193,17 +186,9 @@ def environment(load_before: tuple[float, float, float], started: datetime,
                 code: str) -> str:
     """Where and when (``code``: the commit the gateway was started from); the machine is
     shared, so the load average before and after."""
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kb = int(f.readline().split()[1])
     after = os.getloadavg()
-    return (f"started {started:%Y-%m-%d %H:%M} UTC; nproc {os.cpu_count()}; "
-            f"CPU {model}; RAM {mem_kb / 2**20:.1f} GiB; python {platform.python_version()}; "
+    return (f"started {started:%Y-%m-%d %H:%M} UTC; {proc.machine()}; "
+            f"python {platform.python_version()}; "
             f"gateway {code}; load average (1/5/15 min) before "
             f"{'/'.join(f'{x:.2f}' for x in load_before)}, after "
             f"{'/'.join(f'{x:.2f}' for x in after)}")

@@ -20,11 +20,11 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..client import SioClient, close_all, connect, connect_many
+from ..client import SioClient, connect_many
 from ..measure import Latencies
 from ..publisher import Publisher
 from ..servers import HOST, SECRET, Target, free_port, running
-from .fanout import DEFAULT_STEPS, FanoutResult, run_step, warm_up
+from .fanout import DEFAULT_STEPS, FanoutResult, step_up
 
 STACKS = ("gateway", "node")
 
@@ -177,25 +177,11 @@ async def run_cluster_fanout(cluster: Cluster, subscribers: int, *,
     """Step the offered rate up until p99 passes ``max_p99_s`` or a message is lost."""
     latencies = Latencies()
     publisher = Publisher(latencies)
-    first = cluster.targets[0]
-    others = cluster.pids[1:]
-    result = FanoutResult(cluster.setup.label, subscribers, max_p99_s=max_p99_s)
     clients = await subscribe(cluster, subscribers, samples, latencies)
-    rider = await connect(first.address, first.auth("rider-0", "rider"), parse=True)
-    try:
-        await warm_up(clients, rider, publisher)
-        for offered in steps:
-            if offered / subscribers < min_rate_msgs:
-                continue
-            step = await run_step(first, clients, rider, publisher, offered, step_s, drain_s,
-                                  other_pids=others)
-            result.steps.append(step)
-            if not step.ok(max_p99_s):
-                break
-    finally:
-        close_all([*clients, rider])
-        await asyncio.sleep(0.2)
-    return result
+    return await step_up(cluster.targets[0], clients, publisher,
+                         FanoutResult(cluster.setup.label, subscribers, max_p99_s=max_p99_s),
+                         steps=steps, step_s=step_s, drain_s=drain_s,
+                         min_rate_msgs=min_rate_msgs, other_pids=cluster.pids[1:])
 
 
 def describe(cluster: Cluster) -> str:

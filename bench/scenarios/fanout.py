@@ -115,17 +115,31 @@ async def run_fanout(target: Target, subscribers: int, *, steps: Sequence[float]
     """Step the offered rate up until p99 passes ``max_p99_s`` or a message is lost."""
     latencies = Latencies()
     publisher = Publisher(latencies)
-    result = FanoutResult(target.name, subscribers, max_p99_s=max_p99_s)
     clients = await subscribe(target, subscribers, samples, latencies)
+    return await step_up(target, clients, publisher,
+                         FanoutResult(target.name, subscribers, max_p99_s=max_p99_s),
+                         steps=steps, step_s=step_s, drain_s=drain_s,
+                         min_rate_msgs=min_rate_msgs)
+
+
+async def step_up(target: Target, clients: Sequence[SioClient], publisher: Publisher,
+                  result: FanoutResult, *, steps: Sequence[float], step_s: float,
+                  drain_s: float, min_rate_msgs: float,
+                  other_pids: tuple[int, ...] = ()) -> FanoutResult:
+    """With ``clients`` subscribed, one rider on ``target`` publishes at each offered rate in
+    turn until a step fails; then every client is closed. ``other_pids``: more processes
+    whose CPU counts as the server's (a cluster's other nodes and Redis)."""
+    subscribers = len(clients)
     rider = await connect(target.address, target.auth("rider-0", "rider"), parse=True)
     try:
         await warm_up(clients, rider, publisher)
         for offered in steps:
             if offered / subscribers < min_rate_msgs:
                 continue
-            step = await run_step(target, clients, rider, publisher, offered, step_s, drain_s)
+            step = await run_step(target, clients, rider, publisher, offered, step_s, drain_s,
+                                  other_pids=other_pids)
             result.steps.append(step)
-            if not step.ok(max_p99_s):
+            if not step.ok(result.max_p99_s):
                 break
     finally:
         close_all([*clients, rider])

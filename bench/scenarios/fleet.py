@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import measure
-from ..client import close_all, connect_many
+from ..client import SioClient, close_all, connect_many
 from ..measure import CpuWindow, Latencies
 from ..publisher import Publisher
 from ..servers import Target
@@ -37,29 +38,44 @@ class FleetResult:
         return self.received / self.duration_s
 
 
+async def connect_fleet(target: Target, riders: int, dashboards: int, samples: int,
+                        latencies: Latencies, concurrency: int = 200,
+                        ) -> tuple[list[SioClient], list[SioClient]]:
+    """Dashboards subscribed to ``rider_locations`` (``samples`` of them timestamping), and
+    rider connections."""
+    boards = await subscribe(target, dashboards, samples, latencies)
+    fleet = await connect_many(target.address,
+                               [target.auth(f"rider-{i}", "rider") for i in range(riders)],
+                               concurrency=concurrency)
+    return boards, fleet
+
+
+class Turns:
+    """What ``measure.paced`` calls: riders take turns, so at a rate of one message per rider
+    per second each publishes once a second, spread over the second."""
+
+    def __init__(self, publisher: Publisher, fleet: Sequence[SioClient]) -> None:
+        self.publisher = publisher
+        self.fleet = fleet
+        self.cursor = 0
+
+    def __call__(self, due: int) -> None:
+        for _ in range(due):
+            self.publisher.publish(self.fleet[self.cursor % len(self.fleet)])
+            self.cursor += 1
+
+
 async def run_fleet(target: Target, riders: int, dashboards: int, *, duration_s: float = 10.0,
                     samples: int = 5, drain_s: float = 10.0) -> FleetResult:
     latencies = Latencies()
     publisher = Publisher(latencies)
-    boards = await subscribe(target, dashboards, samples, latencies)
-    fleet = await connect_many(target.address,
-                               [target.auth(f"rider-{i}", "rider") for i in range(riders)],
-                               concurrency=200)
+    boards, fleet = await connect_fleet(target, riders, dashboards, samples, latencies)
     try:
         await warm_up(boards, fleet[0], publisher)
         before = measure.total(boards)
         first_seq = publisher.next_seq
         window = CpuWindow(target.pid).start()
-        cursor = 0
-
-        def send(due: int) -> None:
-            # Riders take turns, so each publishes once a second, spread over the second.
-            nonlocal cursor
-            for _ in range(due):
-                publisher.publish(fleet[cursor % riders])
-                cursor += 1
-
-        published = await measure.paced(float(riders), duration_s, send)
+        published = await measure.paced(float(riders), duration_s, Turns(publisher, fleet))
         expected = published * dashboards
         after = await measure.drain(boards, before + expected, timeout=drain_s, idle=2.0)
         wall, server_cpu, loadgen_cpu = window.stop()
