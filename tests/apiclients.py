@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -17,6 +19,7 @@ from tests.conftest import MakeGateway, gateway_config
 from tests.interop.offsets import split_offset
 from yellowbox_realtime.api.keys import hash_key
 from yellowbox_realtime.app import Gateway
+from yellowbox_realtime.signing import signed_headers
 
 # Keys for the tests, by name: (key, scopes, channels or None for all).
 KEYS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...] | None]] = {
@@ -42,6 +45,16 @@ def api_section(**extra: Any) -> dict[str, Any]:
 
 def bearer(key: str = BACKOFFICE) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+async def send_webhook(http: httpx.AsyncClient, source: str, body: Any, *, secret: str,
+                       at: float | None = None) -> httpx.Response:
+    """POST ``body`` as JSON to ``/api/v1/webhooks/<source>``, signed with ``secret`` as
+    sent at ``at`` (now by default)."""
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    return await http.post(f"/api/v1/webhooks/{source}", content=raw, headers={
+        "Content-Type": "application/json",
+        **signed_headers(secret, raw, time.time() if at is None else at)})
 
 
 @pytest.fixture

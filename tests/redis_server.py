@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 
-__all__ = ["RedisServer", "free_port", "redis_server"]
+__all__ = ["RedisServer", "free_port", "redis_server", "system_binary"]
 
 
 def free_port() -> int:
@@ -59,19 +59,21 @@ class RedisServer:
         self.process = _launch(self.binary, self.port, self.directory)
 
 
-def _binary() -> str:
-    binary = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
+def system_binary(name: str, path: str, hint: str = "") -> str:
+    """A Debian package's program (on the PATH, or at ``path``, outside a user's PATH).
+    Missing, the test is skipped, with ``hint`` on how to install it; under CI, where
+    ``.ci/run`` installs it, the test fails."""
+    binary = shutil.which(name) or (path if os.path.exists(path) else None)
     if binary is None:
         if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (.ci/run installs it)")
-        pytest.skip("redis-server is not installed")
+            pytest.fail(f"{name} is not installed (.ci/run installs it)")
+        pytest.skip(f"{name} is not installed{hint}")
     return binary
 
 
 @contextmanager
 def redis_server() -> Iterator[RedisServer]:
-    binary = _binary()
+    binary = system_binary("redis-server", "/usr/bin/redis-server")
     with tempfile.TemporaryDirectory(prefix="ybrt-redis-") as directory:
         port = free_port()
         server = RedisServer(port, _launch(binary, port, directory), binary, directory)

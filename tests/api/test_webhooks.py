@@ -3,6 +3,7 @@ then), what they publish, once, to real Socket.IO subscribers, and what reaches 
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.apiclients import Listen, Listener, api_section, bearer
+from tests.apiclients import Listen, Listener, api_section, bearer, send_webhook
 from tests.conftest import MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.signing import signed_headers
@@ -41,11 +42,7 @@ async def post(http: httpx.AsyncClient, source: str, body: bytes,
                            headers={"Content-Type": "application/json", **headers})
 
 
-async def send(http: httpx.AsyncClient, source: str, body: Any, *, secret: str = SECRET,
-               at: float | None = None) -> httpx.Response:
-    raw = encode(body)
-    return await post(http, source, raw,
-                      signed_headers(secret, raw, time.time() if at is None else at))
+send = functools.partial(send_webhook, secret=SECRET)
 
 
 def n8n_event(event_id: str, event: str = "n8n_processed", channel: str = "user:ops-1",

@@ -12,29 +12,16 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
-import shutil
 import signal
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
-
-from tests.redis_server import free_port
+from tests.redis_server import free_port, system_binary
 
 CONFIG = Path(__file__).resolve().parents[2] / "docs" / "nginx" / "yellowbox-realtime.conf"
 SHIPPED_NODES = ("127.0.0.1:3001", "127.0.0.1:3002")
 SHIPPED_LISTEN = "listen 80;"
 _TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-
-
-def nginx_binary() -> str:
-    binary = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("nginx is not installed (.ci/run installs it)")
-        pytest.skip("nginx is not installed (apt-get install nginx)")
-    return binary
 
 
 def site_config(nodes: Sequence[tuple[str, int]], port: int) -> str:
@@ -92,7 +79,7 @@ class Nginx:
 
     @classmethod
     async def start(cls, nodes: Sequence[tuple[str, int]], directory: Path) -> Nginx:
-        binary = nginx_binary()
+        binary = system_binary("nginx", "/usr/sbin/nginx", " (apt-get install nginx)")
         port, config = write_config(nodes, directory)
         process = await asyncio.create_subprocess_exec(
             binary, "-p", str(directory), "-e", str(directory / "error.log"),

@@ -4,17 +4,14 @@ n8n webhook, signed, and a Socket.IO subscriber receives it."""
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.apiclients import Listener
+from tests.apiclients import Listener, send_webhook
 from tests.conftest import MakeGateway, MakeToken, gateway_config
-from yellowbox_realtime.signing import signed_headers
 
 from .conftest import SECRET, N8nForGateway
 
@@ -51,11 +48,8 @@ async def test_gateway_to_n8n_and_back_to_a_subscriber(
                   "data": {"documentId": "exp-1042",
                            "document": {"status": "approved", "amount": 120.5}},
                   "occurredAt": "2026-01-01T08:30:00.000Z"}
-        body = json.dumps(change).encode()
         async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
-            accepted = await http.post("/api/v1/webhooks/firebase", content=body, headers={
-                "Content-Type": "application/json",
-                **signed_headers(SECRET, body, time.time())})
+            accepted = await send_webhook(http, "firebase", change, secret=SECRET)
             assert accepted.status_code == 202, accepted.text
             event_id = accepted.json()["id"]
 

@@ -4,16 +4,13 @@
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.apiclients import Listener
+from tests.apiclients import Listener, send_webhook
 from tests.conftest import MakeGateway, MakeToken, gateway_config
-from yellowbox_realtime.signing import signed_headers
 
 from .conftest import outbox_section
 from .receiver import SECRET, Received, Receiver
@@ -37,16 +34,13 @@ async def test_an_event_for_n8n_comes_back_as_n8n_processed(
     async def workflow(request: Received) -> None:
         # What the docs' workflow posts back: an event id derived from the received one.
         received = request.json
-        reply = json.dumps({
+        reply = {
             "id": f"n8n:{received['id']}", "event": "n8n_processed",
             "channel": received["channel"],
             "data": {"receivedId": received["id"], "receivedEvent": received["event"],
-                     "workflow": "gateway-round-trip"}}).encode()
-        async with httpx.AsyncClient(timeout=10) as http:
-            answers.append(await http.post(
-                f"{gateway.url}/api/v1/webhooks/n8n", content=reply,
-                headers={"Content-Type": "application/json",
-                         **signed_headers(SECRET, reply, time.time())}))
+                     "workflow": "gateway-round-trip"}}
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
+            answers.append(await send_webhook(http, "n8n", reply, secret=SECRET))
 
     receiver.then = workflow
     finance = Listener()
@@ -59,11 +53,8 @@ async def test_an_event_for_n8n_comes_back_as_n8n_processed(
                   "data": {"documentId": "exp-7", "document": {"status": "approved",
                                                                "amount": 80}},
                   "occurredAt": "2026-01-01T08:30:00.000Z"}
-        body = json.dumps(change).encode()
         async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
-            accepted = await http.post("/api/v1/webhooks/firebase", content=body, headers={
-                "Content-Type": "application/json",
-                **signed_headers(SECRET, body, time.time())})
+            accepted = await send_webhook(http, "firebase", change, secret=SECRET)
         assert accepted.status_code == 202, accepted.text
         event_id = accepted.json()["id"]
 
