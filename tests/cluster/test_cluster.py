@@ -31,6 +31,14 @@ async def publish(node_url: str, channel: str, event: str, data: Any) -> dict[st
     return body
 
 
+async def reconnecting_ops(node_driver: NodeDriver, url: str, token: str) -> dict[str, Any]:
+    """socket.io-client "ops", reconnecting within 300 ms (to whichever node the proxy then
+    leads to); returns its first connect event."""
+    await node_driver.connect("ops", url, auth={"token": token}, reconnection=True,
+                              reconnectionDelay=200, reconnectionDelayMax=300, **WEBSOCKET)
+    return await node_driver.expect("ops", "connect")
+
+
 async def test_user_role_and_channel_broadcasts_reach_both_nodes(
         start_node: StartNode, node_driver: NodeDriver, make_token: MakeToken) -> None:
     a, b = await start_node(), await start_node()
@@ -61,11 +69,7 @@ async def test_socketio_recovers_on_the_other_node(
     proxy = Proxy(a.address)
     await proxy.start()
     try:
-        await node_driver.connect("ops", proxy.url, auth={"token": make_token("ops-1",
-                                                                             "operations")},
-                                  reconnection=True, reconnectionDelay=200,
-                                  reconnectionDelayMax=300, **WEBSOCKET)
-        first = await node_driver.expect("ops", "connect")
+        first = await reconnecting_ops(node_driver, proxy.url, make_token("ops-1", "operations"))
         assert first["recovered"] is False
         await node_driver.emit("ops", "subscribe_rider_locations", ack=True)
         await publish(b.url, "rider_locations", "rider_location_update", {"n": 0})
@@ -140,11 +144,7 @@ async def test_a_node_killed_under_load_loses_nothing_acknowledged_and_its_clien
     proxy = Proxy(a.address)
     await proxy.start()
     try:
-        await node_driver.connect("ops", proxy.url, auth={"token": make_token("ops-1",
-                                                                             "operations")},
-                                  reconnection=True, reconnectionDelay=200,
-                                  reconnectionDelayMax=300, **WEBSOCKET)
-        first = await node_driver.expect("ops", "connect")
+        first = await reconnecting_ops(node_driver, proxy.url, make_token("ops-1", "operations"))
         await node_driver.emit("ops", "subscribe_rider_locations", ack=True)
         # A subscriber on the surviving node too.
         await node_driver.connect("watcher", b.url, auth={"token": make_token("ops-2",
