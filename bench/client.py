@@ -42,7 +42,8 @@ def seq_of(latitude: float) -> int:
 
 class SioClient(asyncio.Protocol):
     __slots__ = ("_auth", "_on_location", "_reader", "_state", "_tail", "_target",
-                 "close_info", "closed", "count", "lost_at", "parse", "pongs", "ready", "transport")
+                 "close_info", "closed", "count", "local_port", "lost_at", "parse", "pongs",
+                 "ready", "transport")
 
     def __init__(self, target: tuple[str, int], auth: dict[str, Any], *, parse: bool = False,
                  on_location: LocationSink | None = None) -> None:
@@ -61,11 +62,13 @@ class SioClient(asyncio.Protocol):
         self.ready: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self.transport: asyncio.Transport | None = None
+        self.local_port = 0
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self.local_port = self.transport.get_extra_info("sockname")[1]
         self.transport.write(wire.upgrade_request(*self._target))
 
     def data_received(self, data: bytes) -> None:

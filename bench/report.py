@@ -14,6 +14,10 @@ def _f(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.2f}"
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -36,11 +40,12 @@ def fanout_steps(r: FanoutResult) -> str:
     """One server's steps: offered and delivered rates, loss, latency, CPU."""
     rows = [[f"{s.offered_per_s:,.0f}", f"{s.rate_msgs:,.1f}", f"{s.delivered_per_s:,.0f}",
              f"{s.lost:,}", _f(s.p50_ms), _f(s.p99_ms), _f(s.cpu_s_per_million),
-             f"{s.loadgen_cpu * 100:.0f}%", "ok" if s.ok(r.max_p99_s) else "FAIL"]
+             f"{s.loadgen_cpu * 100:.0f}%", _mb(s.backlog_for_server),
+             _mb(s.backlog_for_loadgen), "ok" if s.ok(r.max_p99_s) else "FAIL"]
             for s in r.steps]
     return f"### {r.server}, {r.subscribers:,} subscribers\n\n" + table(
         ["offered/s", "msgs/s", "delivered/s", "lost", "p50 ms", "p99 ms",
-         "CPU s/1M", "loadgen CPU", "step"], rows)
+         "CPU s/1M", "loadgen CPU", "unread: server MB", "unread: loadgen MB", "step"], rows)
 
 
 def fanout(results: Sequence[FanoutResult]) -> str:

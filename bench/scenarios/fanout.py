@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from .. import measure
 from ..client import SioClient, close_all, connect, connect_many
-from ..measure import CpuWindow, Latencies
+from ..measure import Backlog, CpuWindow, Latencies
 from ..publisher import Publisher
 from ..servers import Target
 
@@ -31,6 +31,10 @@ class FanoutStep:
     p99_ms: float | None
     server_cpu_s: float
     loadgen_cpu: float  # fraction of one core
+    #: The most bytes seen received and not yet read, while publishing, by the server (its
+    #: publisher's messages) and by the load generator (the deliveries).
+    backlog_for_server: int = 0
+    backlog_for_loadgen: int = 0
 
     @property
     def lost(self) -> int:
@@ -94,8 +98,13 @@ async def run_step(target: Target, clients: Sequence[SioClient], rider: SioClien
     before = measure.total(clients)
     first_seq = publisher.next_seq
     window = CpuWindow(target.pid, other_pids).start()
-    published = await measure.paced(rate, duration,
-                                    lambda k: publisher.publish(rider, k))
+    backlog = Backlog([*clients, rider])
+    watching = asyncio.ensure_future(backlog.watch())
+    try:
+        published = await measure.paced(rate, duration,
+                                        lambda k: publisher.publish(rider, k))
+    finally:
+        watching.cancel()
     expected = published * n
     after = await measure.drain(clients, before + expected, timeout=drain_s)
     wall, server_cpu, loadgen_cpu = window.stop()
@@ -106,7 +115,8 @@ async def run_step(target: Target, clients: Sequence[SioClient], rider: SioClien
         received=after - before, wall_s=wall,
         p50_ms=None if p50 is None else p50 * 1e3,
         p99_ms=None if p99 is None else p99 * 1e3,
-        server_cpu_s=server_cpu, loadgen_cpu=loadgen_cpu / wall if wall else 0.0)
+        server_cpu_s=server_cpu, loadgen_cpu=loadgen_cpu / wall if wall else 0.0,
+        backlog_for_server=backlog.for_server, backlog_for_loadgen=backlog.for_loadgen)
 
 
 async def run_fanout(target: Target, subscribers: int, *, steps: Sequence[float] = DEFAULT_STEPS,
