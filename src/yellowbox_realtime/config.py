@@ -47,8 +47,9 @@ class ServerConfig:
     idle_timeout_s: float = 30.0
     # Per-connection output buffer: a client that falls this far behind is disconnected.
     max_buffer_bytes: int = 1024 * 1024
-    # A client cut off for falling behind keeps its connection while it still reads the
-    # reason; it is aborted once it makes no progress for this long.
+    # A connection the gateway ends (a WebSocket it closes, a client cut off for falling
+    # behind) stays while the client still reads its last bytes: the reason, the close
+    # frame. Each period it is closed if all was sent, aborted if the client made no progress.
     slow_consumer_linger_s: float = 30.0
     backlog: int = 2048
     log_level: str = "info"

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from yellowbox_realtime.server.output import FlushScheduler, OutputBuffer
+from yellowbox_realtime.server.deadlines import Deadlines
+from yellowbox_realtime.server.output import FlushScheduler, Lingering, OutputBuffer
 
 
 class Sink(asyncio.Protocol):
@@ -182,3 +183,56 @@ async def test_with_backpressure_little_is_stuck_in_the_transport_at_the_cut() -
     finally:
         transport.abort()
         right.close()
+
+
+class EndingTransport:
+    """A half-closed transport whose unsent byte counts, one per check, the test sets."""
+
+    def __init__(self, unsent: list[int]) -> None:
+        self.unsent = list(unsent)
+        self.ended_by = ""
+        self.settled = asyncio.Event()
+
+    def is_closing(self) -> bool:
+        return bool(self.ended_by)
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent.pop(0) if len(self.unsent) > 1 else self.unsent[0]
+
+    def close(self) -> None:
+        self._end("close")
+
+    def abort(self) -> None:
+        self._end("abort")
+
+    def _end(self, how: str) -> None:
+        self.ended_by = how
+        self.settled.set()
+
+
+@pytest.mark.parametrize(("unsent", "ended_by"), [
+    ([5000, 5000], "abort"),            # no progress: aborted at the first check
+    ([5000, 4000, 4000], "abort"),      # progress, then none
+    ([5000, 4000, 1000, 0], "close"),   # all sent, the client still there: closed
+])
+async def test_an_ending_connection_lingers_only_while_the_client_makes_progress(
+        unsent: list[int], ended_by: str) -> None:
+    lingering = Lingering(Deadlines(asyncio.get_running_loop()), 0.01)
+    transport = EndingTransport(unsent)
+    lingering.add(transport)  # type: ignore[arg-type]
+    await asyncio.wait_for(transport.settled.wait(), 5)
+    assert transport.ended_by == ended_by
+    assert len(lingering) == 0
+
+
+async def test_a_connection_that_ends_first_is_forgotten_and_never_checked() -> None:
+    deadlines = Deadlines(asyncio.get_running_loop())
+    lingering = Lingering(deadlines, 0.01)
+    transport = EndingTransport([5000])
+    lingering.add(transport)  # type: ignore[arg-type]
+    lingering.forget(transport)  # type: ignore[arg-type]
+    assert len(lingering) == 0
+    later = asyncio.Event()
+    deadlines.after(0.05, later.set)
+    await asyncio.wait_for(later.wait(), 5)
+    assert transport.ended_by == ""

@@ -10,7 +10,6 @@ import socket
 import struct
 
 import httpx
-import pytest
 import socketio
 
 from tests.conftest import MakeGateway, MakeToken, gateway_config
@@ -99,7 +98,11 @@ async def test_a_stalled_reader_is_disconnected_and_others_carry_on(
         gateway.to_role("operations").emit("done")
         await asyncio.wait_for(finished.wait(), 10)
         assert received == sent
-        # When the stalled client reads again, it finds why it was cut off, then the close.
+        # When the stalled client reads again, it finds why it was cut off, then the close,
+        # even though it sent something after the cut that the server never read (here a
+        # pong): a socket closed with unread data is reset, and the reset would drop the
+        # reason and the close frame, still in the server's send buffer.
+        await asyncio.get_running_loop().sock_sendall(slow, frame(OP_TEXT, b"3"))
         frames = server_frames(frames_read + await read_to_end(slow))
         (notice_op, notice), (close_op, close) = frames[-2:]
         assert notice_op == OP_TEXT
@@ -112,41 +115,6 @@ async def test_a_stalled_reader_is_disconnected_and_others_carry_on(
     finally:
         await healthy.disconnect()
         slow.close()
-
-
-class ClosingTransport:
-    """A closing transport whose unsent byte counts, one per check, the test sets."""
-
-    def __init__(self, unsent: list[int]) -> None:
-        self.unsent = list(unsent)
-        self.aborted = False
-        self.settled = asyncio.Event()
-
-    def get_write_buffer_size(self) -> int:
-        size = self.unsent.pop(0) if len(self.unsent) > 1 else self.unsent[0]
-        if size == 0:
-            self.settled.set()
-        return size
-
-    def abort(self) -> None:
-        self.aborted = True
-        self.settled.set()
-
-
-@pytest.mark.parametrize(("unsent", "aborted"), [
-    ([5000, 5000], True),            # no progress: aborted at the first check
-    ([5000, 4000, 4000], True),      # progress, then none
-    ([5000, 4000, 1000, 0], False),  # drained: left to finish closing by itself
-])
-async def test_a_cut_off_client_lingers_only_while_it_makes_progress(
-        make_gateway: MakeGateway, unsent: list[int], aborted: bool) -> None:
-    gateway = await make_gateway(gateway_config(server={"slow_consumer_linger_s": 0.01}))
-    engine = gateway._engine
-    assert engine is not None
-    transport = ClosingTransport(unsent)
-    engine.linger(transport)  # type: ignore[arg-type]
-    await asyncio.wait_for(transport.settled.wait(), 5)
-    assert transport.aborted is aborted
 
 
 async def test_a_polling_client_that_falls_behind_reads_why_on_its_waiting_get(

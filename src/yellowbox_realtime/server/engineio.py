@@ -29,7 +29,7 @@ from ..protocol import websocket as ws
 from .deadlines import Deadlines
 from .http import HttpConnection, Request, first_values, origin_allowed
 from .limits import ClientLimits
-from .output import FlushScheduler, OutputBuffer
+from .output import FlushScheduler, Lingering, OutputBuffer
 
 if TYPE_CHECKING:
     from ..core.hub import Wire
@@ -315,6 +315,8 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
         self.parser = ws.ServerConnection(max_message_bytes=server.config.max_payload)
 
     def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return  # half-closed: read only so that nothing is left unread (see _finish)
         parser = self.parser
         parser.receive_data(data)
         for event in parser.events_received():
@@ -354,9 +356,22 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
             self.close_with(1002, "unexpected packet during upgrade")
 
     def close_with(self, code: int, reason: str) -> None:
-        if not self.transport.is_closing():
+        if not self.transport.is_closing() and not self.closed:
             self.write_now(ws.close_frame(code, reason))
-            self.transport.close()
+            self._finish()
+
+    def _finish(self) -> None:
+        """Send nothing more, and end the TCP connection once the client has what was sent.
+
+        The transport half-closes (its FIN follows its buffer) and keeps reading, until the
+        client closes too or the linger deadline ends it. Closing it at once would leave
+        unread whatever the client sent meanwhile (a pong, an event), and the kernel resets
+        a socket closed with unread data, dropping what it had not sent yet: the close
+        frame, and after a slow consumer's cut, the reason before it.
+        """
+        self.discard()
+        self.transport.write_eof()
+        self.server.lingering.add(self.transport)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Flush what is queued (the close packet), then a close frame."""
@@ -382,8 +397,7 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
             farewell = self.server.handler.farewell(session, error) if session else []
             transport.write(b"".join(ws.text_frame(p.encode()) for p in farewell)
                             + ws.close_frame(error.close_code, "slow consumer"))
-            transport.close()
-            self.server.linger(transport)
+            self._finish()
         self._end("slow consumer: output buffer full")
 
     def _end(self, reason: str) -> None:
@@ -397,6 +411,7 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.discard()
+        self.server.lingering.forget(self.transport)
         self._end("transport close")
 
 
@@ -416,6 +431,7 @@ class EngineServer:
         self.handler = handler
         self.sessions: dict[str, EngineSession] = {}
         self.flusher = FlushScheduler(loop, self.counters, "websocket")
+        self.lingering = Lingering(deadlines, server_config.slow_consumer_linger_s)
         self._heartbeat: asyncio.Task[None] | None = None
         self._upgrades = ["websocket"] if "websocket" in config.transports else []
 
@@ -434,21 +450,6 @@ class EngineServer:
         for session in list(self.sessions.values()):
             session.close(reason)
         self.flusher.flush_all()
-
-    def linger(self, transport: asyncio.Transport) -> None:
-        """Let a closing transport deliver its last bytes while the client still reads,
-        and abort it once the client makes no progress for ``slow_consumer_linger_s``."""
-        self.deadlines.after(self.server_config.slow_consumer_linger_s, self._abort_if_stuck,
-                             transport, transport.get_write_buffer_size())
-
-    def _abort_if_stuck(self, transport: asyncio.Transport, unsent_before: int) -> None:
-        unsent = transport.get_write_buffer_size()
-        if unsent == 0:
-            return  # delivered (or already closed)
-        if unsent >= unsent_before:
-            transport.abort()
-        else:
-            self.linger(transport)
 
     def forget(self, session: EngineSession) -> None:
         if self.sessions.pop(session.sid, None) is not None and self.limits is not None:

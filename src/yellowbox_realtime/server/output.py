@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 
 from ..core.counters import Counters
+from .deadlines import Deadline, Deadlines
 
 
 class FlushScheduler:
@@ -127,9 +128,9 @@ class OutputBuffer:
     def write_now(self, data: bytes) -> None:
         """Write what is queued, then ``data`` (control replies, close frames), even while
         paused: they must neither wait behind a full transport nor overtake queued data."""
-        if self.transport.is_closing():
-            return
-        if self._chunks and not self.closed:
+        if self.transport.is_closing() or self.closed:
+            return  # closed, or half-closed (see WebSocketTransport._finish)
+        if self._chunks:
             self._chunks.append(data)
             data = b"".join(self._chunks)
             self._chunks.clear()
@@ -150,3 +151,42 @@ class OutputBuffer:
         self._scheduler.cut_off(dropped)
         self.discard()
         self.overflowed()
+
+
+
+class Lingering:
+    """Connections being ended, each waiting for its client to read its last bytes.
+
+    After each ``period`` a connection is closed if all was sent, aborted if the client made
+    no progress, and given another period if it did. One that ends first is forgotten at
+    once: a pending check would keep it, and all it holds, in memory.
+    """
+
+    def __init__(self, deadlines: Deadlines, period: float) -> None:
+        self._deadlines = deadlines
+        self._period = period
+        self._checks: dict[asyncio.WriteTransport, Deadline] = {}
+
+    def __len__(self) -> int:
+        return len(self._checks)
+
+    def add(self, transport: asyncio.WriteTransport) -> None:
+        self._checks[transport] = self._deadlines.after(
+            self._period, self._check, transport, transport.get_write_buffer_size())
+
+    def forget(self, transport: asyncio.WriteTransport) -> None:
+        check = self._checks.pop(transport, None)
+        if check is not None:
+            check.cancel()
+
+    def _check(self, transport: asyncio.WriteTransport, unsent_before: int) -> None:
+        del self._checks[transport]
+        if transport.is_closing():
+            return  # closed: all sent, or the client closed its side too
+        unsent = transport.get_write_buffer_size()
+        if unsent == 0:
+            transport.close()  # all sent (half-closed), and the client kept its side open
+        elif unsent >= unsent_before:
+            transport.abort()
+        else:
+            self.add(transport)

@@ -28,7 +28,7 @@ from ..errors import SlowConsumer
 from ..messages import Credentials
 from ..protocol import sse
 from .deadlines import Deadline, Deadlines
-from .output import FlushScheduler, OutputBuffer
+from .output import FlushScheduler, Lingering, OutputBuffer
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class SseStream(OutputBuffer, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.discard()
+        self.streams.lingering.forget(self.transport)
         self.streams.forget(self)
 
     # -- ending -----------------------------------------------------------------------
@@ -112,7 +113,7 @@ class SseStream(OutputBuffer, asyncio.Protocol):
             transport.write(control_event("gateway_error", {
                 "event": None, "code": error.code, "message": error.message}))
             transport.close()
-            self.streams.linger(transport)
+            self.streams.lingering.add(transport)
 
 
 class StreamSet:
@@ -125,6 +126,7 @@ class StreamSet:
         self.hub = hub
         self.deadlines = deadlines
         self.flusher = FlushScheduler(loop, hub.counters, "sse")
+        self.lingering = Lingering(deadlines, server_config.slow_consumer_linger_s)
         self.streams: set[SseStream] = set()
         self._closed = False
         self._last_unencodable: Outgoing | None = None
@@ -177,21 +179,6 @@ class StreamSet:
         for stream in list(self.streams):
             stream.end(sse.encode_retry(base + random.randrange(base)))
         self.flusher.flush_all()
-
-    def linger(self, transport: asyncio.Transport) -> None:
-        """Let a cut-off reader still read why, and abort it once it stops making progress
-        for ``server.slow_consumer_linger_s``."""
-        self.deadlines.after(self.server_config.slow_consumer_linger_s, self._abort_if_stuck,
-                             transport, transport.get_write_buffer_size())
-
-    def _abort_if_stuck(self, transport: asyncio.Transport, unsent_before: int) -> None:
-        unsent = transport.get_write_buffer_size()
-        if unsent == 0:
-            return
-        if unsent >= unsent_before:
-            transport.abort()
-        else:
-            self.linger(transport)
 
     def _heartbeat(self) -> None:
         if self._closed:
