@@ -71,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rate", type=float, default=1000.0, help="messages/s")
     s.add_argument("--duration-s", type=float, default=60.0)
     s.add_argument("--pause-at-s", type=float, default=5.0)
+    s.add_argument("--resume-at-s", type=float, default=45.0)
     return p
 
 
@@ -179,7 +180,7 @@ async def main_async(args: argparse.Namespace) -> str:
                                              args.step_s, args.samples))
     slow = await for_each_server(names, cpu, lambda t: run_slow(
         t, args.subscribers, rate_msgs=args.rate, duration_s=args.duration_s,
-        pause_at_s=args.pause_at_s))
+        pause_at_s=args.pause_at_s, resume_at_s=args.resume_at_s))
     return report.slow(slow)
 
 

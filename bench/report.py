@@ -104,10 +104,11 @@ def slow(results: Sequence[SlowResult]) -> str:
                     f"(server side {r.server_side_state})")
         out.append(
             f"### {r.server}: {r.subscribers} subscribers + 1 stalled, {r.rate_msgs:,.0f} msgs/s, "
-            f"stall at {r.pause_at_s:.0f}s of {r.duration_s:.0f}s\n\n"
+            f"stall at {r.pause_at_s:.0f}s, reading again at {r.resume_at_s:.0f}s, of "
+            f"{r.duration_s:.0f}s\n\n"
             f"- server RSS: {timeline}\n"
             f"- stalled client released by the server: {released}\n"
-            f"- what the stalled client read at the end: {'; '.join(r.client_end)}\n"
+            f"- what the stalled client read once it read again: {'; '.join(r.client_end)}\n"
             f"- others: {r.others_received:,}/{r.others_expected:,} received "
             f"(lost {r.others_lost:,}); latency {windows}")
     return "\n\n".join(out)

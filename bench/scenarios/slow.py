@@ -1,9 +1,13 @@
-"""Slow consumer: one subscriber stops reading during a fan-out.
+"""Slow consumer: one subscriber stops reading during a fan-out, and reads again later.
 
 Reports the server's RSS over time, when the server let go of the stalled client (its side of
 the TCP connection leaves ESTABLISHED, read from /proc/net/tcp), what the client finds at the
 end of its stream once it reads again (close frame, Engine.IO/Socket.IO packets), and the other
 subscribers' latency and losses before and after the stall.
+
+The client reads again while the fan-out still runs (``resume_at_s``), not after it: a server
+that cuts a slow client off may wait only so long for it to read its reason, and a client that
+read only once the run was over would find whether that wait had expired, not the reason.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class SlowResult:
     subscribers: int
     rate_msgs: float
     pause_at_s: float
+    resume_at_s: float
     duration_s: float
     rss_timeline: list[tuple[float, int]] = field(default_factory=list)
     server_released_after_s: float | None = None
@@ -51,10 +56,11 @@ class SlowResult:
 
 async def run_slow(target: Target, subscribers: int = 50, *, rate_msgs: float = 1000.0,
                    duration_s: float = 60.0, pause_at_s: float = 5.0,
-                   window_s: float = 10.0) -> SlowResult:
+                   resume_at_s: float = 45.0, window_s: float = 10.0) -> SlowResult:
     latencies = Latencies()
     publisher = Publisher(latencies)
-    result = SlowResult(target.name, subscribers, rate_msgs, pause_at_s, duration_s)
+    result = SlowResult(target.name, subscribers, rate_msgs, pause_at_s, resume_at_s,
+                        duration_s)
     clients = await subscribe(target, subscribers, 5, latencies)
     slow = await connect(target.address, target.auth("ops-slow", "operations"), parse=True)
     slow.emit("subscribe_rider_locations")
@@ -73,6 +79,9 @@ async def run_slow(target: Target, subscribers: int = 50, *, rate_msgs: float = 
             if paused_at is None and now - start >= pause_at_s:
                 slow.transport.pause_reading()
                 paused_at = now
+            elif paused_at is not None and not slow.transport.is_reading() \
+                    and now - start >= resume_at_s:
+                slow.transport.resume_reading()
             result.rss_timeline.append((now - start, proc.rss_bytes(target.pid)))
             state = proc.tcp_state(target.port, slow_port)
             if paused_at is not None and result.server_released_after_s is None \
@@ -84,7 +93,8 @@ async def run_slow(target: Target, subscribers: int = 50, *, rate_msgs: float = 
         result.others_expected = published * subscribers
         after = await measure.drain(clients, before + result.others_expected, timeout=5.0)
         result.others_received = after - before
-        slow.transport.resume_reading()
+        if not slow.transport.is_reading():
+            slow.transport.resume_reading()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(slow.closed), 10.0)
         result.client_end = [*slow.close_info,
