@@ -171,6 +171,7 @@ class Lingering:
         return len(self._checks)
 
     def add(self, transport: asyncio.WriteTransport) -> None:
+        self.forget(transport)  # one check at a time per connection
         self._checks[transport] = self._deadlines.after(
             self._period, self._check, transport, transport.get_write_buffer_size())
 
@@ -180,7 +181,7 @@ class Lingering:
             check.cancel()
 
     def _check(self, transport: asyncio.WriteTransport, unsent_before: int) -> None:
-        del self._checks[transport]
+        self._checks.pop(transport, None)
         if transport.is_closing():
             return  # closed: all sent, or the client closed its side too
         unsent = transport.get_write_buffer_size()
