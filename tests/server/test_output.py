@@ -186,15 +186,12 @@ async def test_with_backpressure_little_is_stuck_in_the_transport_at_the_cut() -
 
 
 class EndingTransport:
-    """A half-closed transport whose unsent byte counts, one per check, the test sets."""
+    """An ending transport whose unsent byte counts, one per check, the test sets."""
 
     def __init__(self, unsent: list[int]) -> None:
         self.unsent = list(unsent)
         self.ended_by = ""
         self.settled = asyncio.Event()
-
-    def is_closing(self) -> bool:
-        return bool(self.ended_by)
 
     def get_write_buffer_size(self) -> int:
         return self.unsent.pop(0) if len(self.unsent) > 1 else self.unsent[0]
@@ -223,6 +220,17 @@ async def test_an_ending_connection_lingers_only_while_the_client_makes_progress
     await asyncio.wait_for(transport.settled.wait(), 5)
     assert transport.ended_by == ended_by
     assert len(lingering) == 0
+
+
+async def test_a_closing_transport_that_stops_draining_is_aborted() -> None:
+    # An SSE stream cut off is closed (not half-closed) before it lingers: its transport
+    # reports closing all along, and must still be aborted when its client stops reading.
+    transport = EndingTransport([5000, 5000])
+    transport.is_closing = lambda: True  # type: ignore[attr-defined]
+    lingering = Lingering(Deadlines(asyncio.get_running_loop()), 0.01)
+    lingering.add(transport)  # type: ignore[arg-type]
+    await asyncio.wait_for(transport.settled.wait(), 5)
+    assert transport.ended_by == "abort"
 
 
 async def test_a_connection_that_ends_first_is_forgotten_and_never_checked() -> None:

@@ -182,11 +182,11 @@ class Lingering:
 
     def _check(self, transport: asyncio.WriteTransport, unsent_before: int) -> None:
         self._checks.pop(transport, None)
-        if transport.is_closing():
-            return  # closed: all sent, or the client closed its side too
         unsent = transport.get_write_buffer_size()
         if unsent == 0:
-            transport.close()  # all sent (half-closed), and the client kept its side open
+            # All sent: this ends a half-closed connection whose client kept its side open
+            # (on a transport already closing, it does nothing).
+            transport.close()
         elif unsent >= unsent_before:
             transport.abort()
         else:
