@@ -9,8 +9,10 @@
 
 Shutdown order: stop accepting connections, close SSE streams (told when to come back) and
 Engine.IO sessions (clients are told to go), cancel the background tasks still running for
-clients (handlers, connects), close the HTTP front, the outbox (deliveries in flight get
-``outbox.close_grace_s``), then the ASGI bridge and the authenticator.
+clients (handlers, connects), close the HTTP front (waiting up to a second for clients to
+close), the outbox (deliveries in flight get ``outbox.close_grace_s``), the ASGI bridge, the
+connections still waiting for their clients to read their last bytes (closed, or aborted if
+they had not sent all), and the authenticator.
 
 Sessions end with an Engine.IO close packet, not a Socket.IO disconnect: socket.io-client
 takes the first as "transport close" and reconnects (to this address, where a new process
@@ -356,6 +358,11 @@ class Gateway:
             await self.redis_broker.close()
         if self._bridge is not None:
             await self._bridge.close()
+        # Connections still waiting for their clients to read their last bytes stop waiting.
+        if self.sse.streams is not None:
+            self.sse.streams.lingering.end_all()
+        if self._engine is not None:
+            self._engine.lingering.end_all()
         if self._deadlines is not None:
             self._deadlines.close()
         if self.operations is not None:

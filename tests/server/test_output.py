@@ -244,3 +244,12 @@ async def test_a_connection_that_ends_first_is_forgotten_and_never_checked() -> 
     deadlines.after(0.05, later.set)
     await asyncio.wait_for(later.wait(), 5)
     assert transport.ended_by == ""
+
+
+async def test_end_all_closes_what_has_sent_all_and_aborts_the_rest() -> None:
+    lingering = Lingering(Deadlines(asyncio.get_running_loop()), 60.0)
+    drained, stuck = EndingTransport([0]), EndingTransport([5000])
+    lingering.add(drained)  # type: ignore[arg-type]
+    lingering.add(stuck)  # type: ignore[arg-type]
+    lingering.end_all()
+    assert (drained.ended_by, stuck.ended_by, len(lingering)) == ("close", "abort", 0)

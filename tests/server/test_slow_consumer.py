@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
 import struct
+from typing import Any
 
 import httpx
 import socketio
 
 from tests.conftest import MakeGateway, MakeToken, gateway_config
 from tests.wsframes import frame, server_frames
+from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.protocol.websocket import OP_CLOSE, OP_TEXT
 from yellowbox_realtime.server.sockets import Socket
 
@@ -41,6 +44,23 @@ async def stalled_client(port: int, token: str) -> tuple[socket.socket, bytes]:
         assert chunk, "the server closed the connection during the handshake"
         received += chunk
     return sock, received.split(b"\r\n\r\n", 1)[1]
+
+
+PAYLOAD = {"blob": "x" * 1000}
+
+
+async def flood_until_one_is_gone(gateway: Gateway, gone: asyncio.Queue[Any]) -> int:
+    """Emit to the operations role until a disconnect is queued in ``gone``; returns how
+    many events were emitted."""
+    sent = 0
+    # Bounded: the kernel's buffers for one connection hold a few MB at most.
+    for sent in range(1, 40_001):
+        gateway.to_role("operations").emit("flood", PAYLOAD)
+        if sent % 20 == 0:
+            await asyncio.sleep(0)  # one flush per turn, as under real load
+            if not gone.empty():
+                break
+    return sent
 
 
 async def read_to_end(sock: socket.socket) -> bytes:
@@ -75,21 +95,13 @@ async def test_a_stalled_reader_is_disconnected_and_others_carry_on(
     await healthy.connect(gateway.url, auth={"token": make_token("fine", "operations")},
                           transports=["websocket"], wait_timeout=5)
     try:
-        payload = {"blob": "x" * 1000}
-        sent = 0
-        # Bounded: the kernel's buffers for one connection hold a few MB at most.
-        for sent in range(1, 40_001):
-            gateway.to_role("operations").emit("flood", payload)
-            if sent % 20 == 0:
-                await asyncio.sleep(0)  # one flush per turn, as under real load
-                if not gone.empty():
-                    break
+        sent = await flood_until_one_is_gone(gateway, gone)
         uid, reason = await asyncio.wait_for(gone.get(), 5)
         assert uid == "slow"
         assert reason == "slow consumer: output buffer full"
         assert gateway.stats()["sockets"]["/"] == 1
         # The healthy client got everything and is still served.
-        gateway.to_role("operations").emit("flood", payload)
+        gateway.to_role("operations").emit("flood", PAYLOAD)
         sent += 1
         answer = await healthy.call("subscribe_expense_updates", timeout=5)
         assert answer["ok"] is True
@@ -115,6 +127,25 @@ async def test_a_stalled_reader_is_disconnected_and_others_carry_on(
     finally:
         await healthy.disconnect()
         slow.close()
+
+
+async def test_stopping_the_gateway_ends_a_cut_off_client_still_lingering(
+        make_gateway: MakeGateway, make_token: MakeToken) -> None:
+    gateway = await make_gateway(gateway_config(server={"max_buffer_bytes": 64 * 1024}))
+    gone: asyncio.Queue[str] = asyncio.Queue()
+    gateway.main.on_disconnect(lambda socket, reason: gone.put_nowait(reason))
+    slow, _ = await stalled_client(gateway.port, make_token("slow", "operations"))
+    with slow:
+        await flood_until_one_is_gone(gateway, gone)
+        assert await asyncio.wait_for(gone.get(), 5) == "slow consumer: output buffer full"
+        engine = gateway._engine
+        assert engine is not None
+        assert len(engine.lingering) == 1  # the client reads nothing: the reason waits
+        await gateway.stop()
+        assert len(engine.lingering) == 0
+        # Aborted: the client, reading at last, finds its connection ended, not waiting.
+        with contextlib.suppress(ConnectionResetError):
+            await read_to_end(slow)
 
 
 async def test_a_polling_client_that_falls_behind_reads_why_on_its_waiting_get(

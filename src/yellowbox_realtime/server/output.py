@@ -180,14 +180,25 @@ class Lingering:
         if check is not None:
             check.cancel()
 
+    def end_all(self) -> None:
+        """End every connection still lingering, now: the gateway is stopping."""
+        for transport, check in list(self._checks.items()):
+            check.cancel()
+            _end(transport)
+        self._checks.clear()
+
     def _check(self, transport: asyncio.WriteTransport, unsent_before: int) -> None:
         self._checks.pop(transport, None)
-        unsent = transport.get_write_buffer_size()
-        if unsent == 0:
-            # All sent: this ends a half-closed connection whose client kept its side open
-            # (on a transport already closing, it does nothing).
-            transport.close()
-        elif unsent >= unsent_before:
-            transport.abort()
+        if 0 < transport.get_write_buffer_size() < unsent_before:
+            self.add(transport)  # the client still reads: another period
         else:
-            self.add(transport)
+            _end(transport)
+
+
+def _end(transport: asyncio.WriteTransport) -> None:
+    """Close a connection that has sent all (this ends a half-closed one whose client kept
+    its side open; on a transport already closing it does nothing); abort one that has not."""
+    if transport.get_write_buffer_size():
+        transport.abort()
+    else:
+        transport.close()
