@@ -153,7 +153,6 @@ class OutputBuffer:
         self.overflowed()
 
 
-
 class Lingering:
     """Connections being ended, each waiting for its client to read its last bytes.
 
