@@ -37,6 +37,7 @@ import httptools
 from ..config import ServerConfig
 from ..core.counters import Counters
 from ..errors import GatewayError, HeadersTooLarge, PayloadTooLarge, ProtocolError
+from .origins import OwnOrigins
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("yellowbox_realtime.access")
@@ -386,6 +387,8 @@ class HttpFront:
         self.connections: set[HttpConnection] = set()
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
+        # Known once listening: the routes allow these whatever allowed_origins says.
+        self.own_origins = OwnOrigins()
 
     def new_request_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids):x}"
@@ -407,7 +410,10 @@ class HttpFront:
         self._servers.append(server)
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep(), name="http-timeouts")
-        return [sock.getsockname()[:2] for sock in server.sockets]
+        addresses = [sock.getsockname()[:2] for sock in server.sockets]
+        self.own_origins |= OwnOrigins.listening([host] if isinstance(host, str) else host,
+                                                 addresses, tls=ssl is not None)
+        return addresses
 
     def stop_accepting(self) -> None:
         for server in self._servers:
@@ -435,11 +441,3 @@ class HttpFront:
             for conn in [c for c in self.connections
                          if not c._in_flight and c.deadline < now]:
                 conn.close()
-
-
-def origin_allowed(allowed: Sequence[str], headers: dict[str, str]) -> bool:
-    """The CSWSH and CORS guard: requests without Origin come from non-browsers."""
-    origin = headers.get("origin")
-    if origin is None:
-        return True
-    return "*" in allowed or origin in allowed
