@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import json
 import logging
+import os
 import re
 import secrets
 import ssl as ssl_module
@@ -36,7 +38,13 @@ import httptools
 
 from ..config import ServerConfig
 from ..core.counters import Counters
-from ..errors import GatewayError, HeadersTooLarge, PayloadTooLarge, ProtocolError
+from ..errors import (
+    CannotListen,
+    GatewayError,
+    HeadersTooLarge,
+    PayloadTooLarge,
+    ProtocolError,
+)
 from .origins import OwnOrigins
 
 log = logging.getLogger(__name__)
@@ -404,9 +412,15 @@ class HttpFront:
         """Listen (with TLS when given a context); returns the bound addresses (port 0
         picks a free port)."""
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: HttpConnection(self), host, port,
-                                          backlog=self.config.backlog, reuse_address=True,
-                                          ssl=ssl)
+        try:
+            server = await loop.create_server(lambda: HttpConnection(self), host, port,
+                                              backlog=self.config.backlog,
+                                              reuse_address=True, ssl=ssl)
+        except OSError as exc:
+            where = f"{host if isinstance(host, str) else ', '.join(host)} port {port}"
+            reason = "it is in use (another gateway?)" if exc.errno == errno.EADDRINUSE \
+                else os.strerror(exc.errno) if exc.errno else str(exc)
+            raise CannotListen(f"cannot listen on {where}: {reason}") from exc
         self._servers.append(server)
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep(), name="http-timeouts")
