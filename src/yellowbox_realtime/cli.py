@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--uid", required=True, help="user id (the token's subject)")
     token.add_argument("--role", default="rider",
                        help=f"{', '.join(ROLES)}, or another role the [policy] table names")
-    token.add_argument("--ttl", type=_positive_int, default=3600, help="lifetime in seconds")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     config_option(token)
 
     api_key = command(commands, "api-key", "mint a key for the HTTP API")
