@@ -371,11 +371,18 @@ class Gateway:
 
     async def serve_forever(self) -> None:
         """Run until SIGINT or SIGTERM."""
-        await self.start()
-        log.info("Yellow Box Realtime listening on %s (%s auth)", self.url,
-                 self.config.auth.provider)
-        stop = asyncio.Event()
+        try:
+            await self.start()
+        except BaseException:
+            # What did start (the outbox, Redis) closes again before the error is reported.
+            timeout = self.config.server.shutdown_timeout_s
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.stop(timeout), timeout)
+            raise
         loop = asyncio.get_running_loop()
+        log.info("Yellow Box Realtime listening on %s (%s auth, %s event loop)", self.url,
+                 self.config.auth.provider, type(loop).__module__.partition(".")[0])
+        stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)

@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .signing import check_secrets
 
 ENV_PREFIX = "YBRT_"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,7 @@ class ServerConfig:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"server.port: must be 0 to 65535 (0 picks a free port), "
                               f"got {self.port}")
-        if self.log_level.lower() not in {"debug", "info", "warning", "error", "critical"}:
+        if self.log_level.lower() not in LOG_LEVELS:
             raise ConfigError(f"server.log_level: unknown level {self.log_level!r}")
 
 

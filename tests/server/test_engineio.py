@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.app import Gateway
+from yellowbox_realtime.config import ServerConfig
 
 
 def eio_url(gateway: Gateway, **params: str) -> str:
@@ -81,6 +82,36 @@ async def test_cors_for_allowed_origins_and_refusal_for_others(
             await session.ws_connect(eio_url(gateway, transport="websocket"),
                                      origin="https://evil.example")
         assert info.value.status == 403
+
+
+async def test_the_gateways_own_origin_is_allowed_whatever_the_list_says(
+        make_gateway: MakeGateway) -> None:
+    # The default allow-list names port 3001; this gateway listens on another.
+    gateway = await make_gateway(gateway_config(server={"allowed_origins": list(
+        ServerConfig().allowed_origins)}))
+    assert gateway.port != 3001
+    own = [f"http://{host}:{gateway.port}" for host in ("127.0.0.1", "localhost", "[::1]")]
+    foreign = [f"http://127.0.0.1:{gateway.port + 1}", f"https://127.0.0.1:{gateway.port}",
+               "http://evil.example"]
+    async with httpx.AsyncClient() as client:
+        for origin in own:
+            ok = await client.get(eio_url(gateway, transport="polling"),
+                                  headers={"Origin": origin})
+            assert ok.status_code == 200, origin
+            assert ok.headers["access-control-allow-origin"] == origin
+        for origin in foreign:
+            refused = await client.get(eio_url(gateway, transport="polling"),
+                                       headers={"Origin": origin})
+            assert refused.status_code == 403, origin
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(eio_url(gateway, transport="websocket"),
+                                      origin=own[0]) as ws:
+            assert (await ws.receive_str()).startswith("0{")
+        for origin in foreign:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                await session.ws_connect(eio_url(gateway, transport="websocket"),
+                                         origin=origin)
+            assert info.value.status == 403
 
 
 async def test_long_poll_waits_for_data_and_post_delivers_packets(gateway: Gateway) -> None:

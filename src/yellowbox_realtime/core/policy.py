@@ -49,6 +49,12 @@ class Policy:
     subscribe: Mapping[str, frozenset[str]] = field(default_factory=lambda: DEFAULT_SUBSCRIBE)
     publish: Mapping[str, frozenset[str]] = field(default_factory=lambda: DEFAULT_PUBLISH)
 
+    def roles(self) -> tuple[str, ...]:
+        """The built-in roles, then any other the table names (configuration may add one)."""
+        named = {role for roles in (*self.subscribe.values(), *self.publish.values())
+                 for role in roles}
+        return (*ROLES, *sorted(named - set(ROLES)))
+
     @classmethod
     def with_overrides(cls, subscribe: Mapping[str, tuple[str, ...]],
                        publish: Mapping[str, tuple[str, ...]]) -> Policy:

@@ -27,8 +27,9 @@ from ..errors import GatewayError, ProtocolError, SlowConsumer, TooManyRequests
 from ..protocol import engineio as eio
 from ..protocol import websocket as ws
 from .deadlines import Deadlines
-from .http import HttpConnection, Request, first_values, origin_allowed
+from .http import HttpConnection, Request, first_values
 from .limits import ClientLimits
+from .origins import origin_allowed
 from .output import FlushScheduler, Lingering, OutputBuffer
 
 if TYPE_CHECKING:
@@ -460,7 +461,8 @@ class EngineServer:
     def handle(self, request: Request, conn: HttpConnection) -> None:
         # Every response to this request, now or after a long poll, carries the CORS headers.
         conn.extra_headers = self._cors_headers(request)
-        if not origin_allowed(self.server_config.allowed_origins, request.headers):
+        if not origin_allowed(self.server_config.allowed_origins, conn.front.own_origins,
+                              request.headers):
             self.respond_error(conn, FORBIDDEN, status=403, detail="origin not allowed")
             return
         if request.method == "OPTIONS":

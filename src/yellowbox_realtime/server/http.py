@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import json
 import logging
+import os
 import re
 import secrets
 import ssl as ssl_module
@@ -36,7 +38,14 @@ import httptools
 
 from ..config import ServerConfig
 from ..core.counters import Counters
-from ..errors import GatewayError, HeadersTooLarge, PayloadTooLarge, ProtocolError
+from ..errors import (
+    CannotListen,
+    GatewayError,
+    HeadersTooLarge,
+    PayloadTooLarge,
+    ProtocolError,
+)
+from .origins import OwnOrigins
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("yellowbox_realtime.access")
@@ -386,6 +395,8 @@ class HttpFront:
         self.connections: set[HttpConnection] = set()
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
+        # Known once listening: the routes allow these whatever allowed_origins says.
+        self.own_origins = OwnOrigins()
 
     def new_request_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids):x}"
@@ -401,13 +412,22 @@ class HttpFront:
         """Listen (with TLS when given a context); returns the bound addresses (port 0
         picks a free port)."""
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: HttpConnection(self), host, port,
-                                          backlog=self.config.backlog, reuse_address=True,
-                                          ssl=ssl)
+        try:
+            server = await loop.create_server(lambda: HttpConnection(self), host, port,
+                                              backlog=self.config.backlog,
+                                              reuse_address=True, ssl=ssl)
+        except OSError as exc:
+            where = f"{host if isinstance(host, str) else ', '.join(host)} port {port}"
+            reason = "it is in use (another gateway?)" if exc.errno == errno.EADDRINUSE \
+                else os.strerror(exc.errno) if exc.errno else str(exc)
+            raise CannotListen(f"cannot listen on {where}: {reason}") from exc
         self._servers.append(server)
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep(), name="http-timeouts")
-        return [sock.getsockname()[:2] for sock in server.sockets]
+        addresses = [sock.getsockname()[:2] for sock in server.sockets]
+        self.own_origins |= OwnOrigins.listening([host] if isinstance(host, str) else host,
+                                                 addresses, tls=ssl is not None)
+        return addresses
 
     def stop_accepting(self) -> None:
         for server in self._servers:
@@ -435,11 +455,3 @@ class HttpFront:
             for conn in [c for c in self.connections
                          if not c._in_flight and c.deadline < now]:
                 conn.close()
-
-
-def origin_allowed(allowed: Sequence[str], headers: dict[str, str]) -> bool:
-    """The CSWSH and CORS guard: requests without Origin come from non-browsers."""
-    origin = headers.get("origin")
-    if origin is None:
-        return True
-    return "*" in allowed or origin in allowed

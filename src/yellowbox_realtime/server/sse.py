@@ -7,8 +7,8 @@
 
 Authentication is ``Authorization: Bearer <token>`` (fetch-based clients) or
 ``?ticket=...``, never a user id from the query string; the same authenticator and policy
-as Socket.IO decide. Browser origins are checked against ``server.allowed_origins`` and
-answered with credentialed CORS.
+as Socket.IO decide. Browser origins are checked (:mod:`.origins`) and answered with
+credentialed CORS.
 
 A stream starts with a ``retry:`` hint, then one of:
 - fresh: ``event: ready`` whose id is the stream's current position (so even a reconnect
@@ -52,8 +52,9 @@ from ..protocol import sse
 from ..protocol.sse import StreamPosition
 from .background import Background
 from .deadlines import Deadlines
-from .http import HttpConnection, Request, origin_allowed, reason_phrase
+from .http import HttpConnection, Request, reason_phrase
 from .limits import ClientLimits
+from .origins import origin_allowed
 from .sse_stream import SseStream, StreamSet, control_event
 from .sse_tickets import Tickets, TicketStore
 
@@ -150,7 +151,8 @@ class SseRoute:
             respond_error(conn, exc)
 
     def _dispatch(self, request: Request, conn: HttpConnection) -> None:
-        if not origin_allowed(self.server_config.allowed_origins, request.headers):
+        if not origin_allowed(self.server_config.allowed_origins, conn.front.own_origins,
+                              request.headers):
             conn.extra_headers = []
             raise ForbiddenError("origin not allowed")
         path = request.path.rstrip("/") or "/"
