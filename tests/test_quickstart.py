@@ -1,12 +1,14 @@
-"""The README's quickstart runs as a newcomer runs it: its token lines through the real
-``yellowbox-realtime token``, then its Python and Node snippets, written out verbatim and
-started by its own shell lines, against a real ``yellowbox-realtime serve``. Each must exit
-0 on its own and print what the README says it prints.
+"""The README's quickstart runs as a newcomer runs it: the set-up's ``yellowbox-realtime
+serve``, its token lines through the real ``yellowbox-realtime token``, then its Python and
+Node snippets, written out verbatim and started by its own shell lines. Each must exit 0 on
+its own and print what the README says it prints.
 
 The blocks are found by the HTML comment before their fence (``<!-- quickstart: NAME -->``).
-Two things differ from a newcomer's terminal, both visible below: ``.venv/bin/`` is this
-interpreter's directory, and the install lines are not run (no registry is reached from a
-test); instead the packages they name must be the ones installed here, with no extras."""
+What differs from a newcomer's terminals, all visible below: ``.venv/bin/`` is this
+interpreter's directory; the gateway listens on a free port (``YBRT_SERVER_PORT=0``), which
+the snippets read from ``YELLOWBOX_URL`` as the README says; and the install lines are not
+run (no registry is reached from a test): the packages they name must be the ones installed
+here, with no extras."""
 
 from __future__ import annotations
 
@@ -15,13 +17,14 @@ import importlib.metadata
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.interop.nodeclient import NODE_DIR, node_missing_reason
-from tests.processes import start_gateway
+from tests.processes import LISTENING, START_TIMEOUT_S, GatewayProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -34,7 +37,7 @@ RUN_TIMEOUT_S = 60.0
 
 def quickstart() -> dict[str, str]:
     blocks = dict(BLOCK.findall(README.read_text()))
-    expected = {"tokens", "python-run", "python", "python-output", "node-run", "node"}
+    expected = {"setup", "tokens", "python-run", "python", "python-output", "node-run", "node"}
     assert expected <= set(blocks), f"README.md is missing {expected - set(blocks)}"
     return blocks
 
@@ -74,11 +77,34 @@ async def shell(script: str, env: dict[str, str], cwd: Path) -> tuple[int, str, 
                      env, cwd)
 
 
+async def serve_as_set_up(state_dir: Path) -> GatewayProcess:
+    """The set-up line's last command, as it stands, in the repository, on a free port."""
+    command = quickstart()["setup"].split("&&")[-1].strip()
+    assert command == ".venv/bin/yellowbox-realtime serve", command
+    process = await asyncio.create_subprocess_exec(
+        *shlex.split(command.replace(".venv/bin/", f"{venv_bin()}/")), cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "YELLOWBOX_STATE_DIR": str(state_dir), "YBRT_SERVER_PORT": "0"})
+    assert process.stderr is not None
+    seen: list[str] = []
+    try:
+        while True:
+            line = (await asyncio.wait_for(process.stderr.readline(), START_TIMEOUT_S)).decode()
+            assert line, "serve exited:\n" + "".join(seen)
+            seen.append(line)
+            if found := LISTENING.search(line):
+                return GatewayProcess(process, found.group(1))
+    except BaseException:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+        raise
+
+
 async def in_second_terminal(script: str, tmp_path: Path) -> tuple[int, str, str]:
-    """Run ``script`` in the newcomer's second terminal, in ``tmp_path``: ``serve`` runs on
-    embedded defaults (``config``, an empty file; a free port) and the README's token lines
-    have run."""
-    gateway = await start_gateway(tmp_path / "gateway.toml", tmp_path / "state")
+    """Run ``script`` in the newcomer's second terminal, in ``tmp_path``: ``serve`` runs as
+    the set-up started it and the README's token lines have run."""
+    gateway = await serve_as_set_up(tmp_path / "state")
     try:
         env = {**os.environ, "YELLOWBOX_STATE_DIR": str(tmp_path / "state"),
                "YELLOWBOX_URL": gateway.url, "HOME": str(tmp_path / "home")}
@@ -105,7 +131,6 @@ def test_the_python_snippet_prints_the_riders_position_and_exits(tmp_path: Path)
     written = re.search(r"python (\S+\.py)$", script, re.M)
     assert written is not None
     (tmp_path / written.group(1)).write_text(blocks["python"])
-    (tmp_path / "gateway.toml").write_text("")
     code, out, err = asyncio.run(in_second_terminal(script, tmp_path))
     assert (code, err) == (0, ""), out
     assert printed_as_documented(blocks["python-output"], out), out
@@ -129,7 +154,6 @@ def test_the_node_snippet_prints_the_riders_position_and_exits(tmp_path: Path) -
     target = Path(directory.group(1).replace("~", str(tmp_path / "home"), 1))
     target.mkdir(parents=True)
     (target / written.group(1)).write_text(blocks["node"])
-    (tmp_path / "gateway.toml").write_text("")
     code, out, err = asyncio.run(in_second_terminal(script, tmp_path))
     assert (code, err) == (0, ""), out
     assert "subscribed: { ok: true, channel: 'rider_locations' }" in out, out
