@@ -1,7 +1,7 @@
 """The server the official Engine.IO and Socket.IO protocol test suites expect.
 
 The suites (``test-suite/`` in socketio/engine.io-protocol and socketio/socket.io-protocol)
-are not part of this repository; README.md says how to run them against this server:
+are not part of this repository; docs/testing.md says how to run them against this server:
 
     python -m tests.interop.conformance_server --port 3000
 
