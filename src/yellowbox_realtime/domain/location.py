@@ -169,10 +169,13 @@ def _number(payload: dict[str, Any], name: str, low: float, high: float,
     value = payload[name]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(f"{name} must be a number")
-    number = _finite(value)
-    if number is None or not low <= number <= high:
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer too big for a float
+        finite = False
+    if not finite or not low <= value <= high:
         raise ValidationError(f"{name} must be between {low:g} and {high:g}")
-    return number
+    return float(value)
 
 
 def _finite(value: int | float) -> float | None:
