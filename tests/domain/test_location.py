@@ -3,6 +3,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from yellowbox_realtime.domain.location import (
     MAX_EXTRA_FIELDS,
@@ -194,3 +196,20 @@ def test_token_bucket_allows_bursts_then_the_rate() -> None:
         bucket.take(100.0)  # refill is capped at the burst
     with pytest.raises(RateLimited):
         bucket.take(100.0)
+
+
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
+NAMES = st.sampled_from([*sorted(EXTRAS.accepted), "riderId", "batery"]) | st.text(max_size=60)
+
+
+@given(st.dictionaries(NAMES, SCALARS | st.lists(SCALARS, max_size=3), max_size=30))
+def test_any_payload_is_accepted_or_refused_with_a_short_reason(payload: dict[str, Any]) -> None:
+    refusal = ""
+    try:
+        update = validate_location(payload, "rider-1", NOW, EXTRAS)
+    except ValidationError as exc:
+        refusal = exc.message
+    else:
+        assert update["riderId"] == "rider-1"
+        assert set(update.get("extra", {})) <= set(EXTRAS.extra_fields)
+    assert len(refusal) < 400
