@@ -316,6 +316,10 @@ async def test_configured_extra_fields_reach_subscribers_and_a_foreign_rider_id_
         assert "riderId" in foreign["error"]
         misspelt = await rider.sio.call("publish_location", {**here, "batery": 80}, timeout=5)
         assert misspelt["error"] == "unknown location field(s): 'batery'"
+        flood = {**here, **{f"{i:04d}" + "x" * 200: i for i in range(2000)}}
+        flooded = await rider.sio.call("publish_location", flood, timeout=5)
+        assert flooded["error"].endswith(" and 1995 more")
+        assert len(flooded["error"]) < 300
 
         ack = await rider.sio.call("publish_location",
                                    {**here, "riderId": "rider-1", "battery": 80,
