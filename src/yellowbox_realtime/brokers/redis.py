@@ -238,7 +238,8 @@ class RedisBroker:
         self._queue.clear()
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(self._timeout):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                # Older redis releases leave PubSub.aclose unannotated; newer ones type it.
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(self._timeout):
                 await self.redis.aclose()
