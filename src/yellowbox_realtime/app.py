@@ -242,6 +242,11 @@ class Gateway:
         return await collect_metrics(self)
 
     @property
+    def front(self) -> HttpFront | None:
+        """The HTTP front (its connections in their HTTP phase), once started."""
+        return self._front
+
+    @property
     def engine(self) -> EngineServer | None:
         """The Engine.IO server (its sessions), once started."""
         return self._engine
