@@ -47,3 +47,19 @@ async def close(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
     with contextlib.suppress(ConnectionError):
         await writer.wait_closed()
+
+
+
+def server_side_open(writer: asyncio.StreamWriter) -> bool:
+    """Whether a process (the gateway's, in these tests) still has the server's end of this
+    connection open. Once its socket is closed the kernel may keep sending what was queued
+    (an orphan, with no inode); what the gateway's process held is gone."""
+    local, remote = writer.get_extra_info("sockname")[1], writer.get_extra_info("peername")[1]
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == remote and \
+                        int(fields[2].rsplit(":", 1)[1], 16) == local:
+                    return fields[9] != "0"
+    return False
