@@ -63,6 +63,10 @@ ENGINE_QUERY = frozenset({"EIO", "transport", "sid", "t"})
 # The empty polling queue every session starts with; never appended to (see _poll_append).
 _NO_PACKETS: list[bytes] = []
 
+# What a WebSocket that sends nothing more parses with: never fed (data is ignored from
+# then on), so what its own parser held of unfinished messages is freed at once.
+_SPENT_PARSER = ws.ServerConnection(max_message_bytes=0)
+
 
 class EngineHandler(Protocol):
     """The layer above (Socket.IO) receives a session's life through these calls."""
@@ -408,6 +412,7 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
         frame, and after a slow consumer's cut, the reason before it.
         """
         self.discard()
+        self.parser = _SPENT_PARSER
         self.transport.write_eof()
         self.server.lingering.add(self.transport)
 

@@ -193,10 +193,12 @@ class HttpConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.front.paused.discard(self)
         self.front.drained(self)
+        # The client reads: another period, even for a connection closing after its
+        # response (the sweep aborts one that is still owed bytes at its deadline).
+        self.deadline = time.monotonic() + self.front.config.idle_timeout_s
         if self.transport is None or self._closed or self.transport.is_closing():
             return
         self.transport.resume_reading()
-        self.deadline = time.monotonic() + self.front.config.idle_timeout_s
         if not self._in_flight:
             self._next()
 
