@@ -70,6 +70,7 @@ from .server.engineio import EngineServer
 from .server.gaps import GapTeller
 from .server.http import HttpFront, Route
 from .server.limits import ClientLimits
+from .server.output import OutputBuffer
 from .server.socketio import SocketIOServer
 from .server.sockets import Emitter, Namespace
 from .server.sse import SSE_PATH, SnapshotProvider, SseRoute
@@ -218,8 +219,32 @@ class Gateway:
             "sockets": {name: len(ns.sockets) for name, ns in self.namespaces.items()},
         }
 
+    def held_bytes(self) -> dict[str, int]:
+        """What clients make this process hold at the transport level now, in bytes (the
+        memory budget in SECURITY.md): output not yet taken by the kernel (HTTP responses,
+        WebSocket and SSE buffers, connections lingering), polling queues, and messages and
+        request bodies still arriving, by address."""
+        unsent = self._front.unsent_bytes() if self._front is not None else 0
+        polling = 0
+        outputs: list[OutputBuffer] = list(self.sse.open_streams)
+        if self._engine is not None:
+            for session in self._engine.sessions.values():
+                polling += session.polling_pending
+                outputs += [t for t in (session.websocket, session.upgrading) if t is not None]
+            unsent += self._engine.lingering.unsent()
+        if self.sse.streams is not None:
+            unsent += self.sse.streams.lingering.unsent()
+        unsent += sum(o.pending + o.transport.get_write_buffer_size() for o in outputs)
+        return {"unsent": unsent, "polling": polling,
+                "arriving": sum(self.limits.held_by_ip.values())}
+
     async def _collect_metrics(self) -> list[Family]:
         return await collect_metrics(self)
+
+    @property
+    def front(self) -> HttpFront | None:
+        """The HTTP front (its connections in their HTTP phase), once started."""
+        return self._front
 
     @property
     def engine(self) -> EngineServer | None:
@@ -305,7 +330,7 @@ class Gateway:
         self._bridge = AsgiBridge(self.asgi_app, scheme="https" if tls else "http")
         self._front = HttpFront(self.config.server,
                                 [(SOCKET_IO_PATH, self._engine), *self._routes], self._bridge,
-                                self.counters)
+                                self.counters, self.limits)
         self.addresses = await self._front.start(
             host if host is not None else self.config.server.host,
             port if port is not None else self.config.server.port, tls)

@@ -100,10 +100,14 @@ class EngineIOConfig:
     transports: tuple[str, ...] = ("polling", "websocket")
     # Pending packets kept for a polling client between two GET requests.
     max_polling_buffer_bytes: int = 1024 * 1024
+    # The largest message (WebSocket) or polling body a session may send before it has
+    # joined a namespace (its CONNECT authenticated): enough for a CONNECT with its token.
+    max_payload_before_connect: int = 16 * 1024
 
     def __post_init__(self) -> None:
         _positive(self, "engineio", "ping_interval_ms", "ping_timeout_ms", "max_payload",
-                  "connect_timeout_ms", "upgrade_timeout_ms", "max_polling_buffer_bytes")
+                  "connect_timeout_ms", "upgrade_timeout_ms", "max_polling_buffer_bytes",
+                  "max_payload_before_connect")
         unknown = set(self.transports) - {"polling", "websocket"}
         if unknown or not self.transports:
             raise ConfigError(f"engineio.transports: expected polling and/or websocket, "
@@ -273,6 +277,15 @@ class LimitsConfig:
 
     max_connections_per_ip: int = 1000
     max_connections_per_user: int = 50
+    # TCP connections of an address in their HTTP phase (API requests, polling requests,
+    # handshakes not yet upgraded), counted apart from the connections above; beyond it a
+    # new one is answered 429 and closed. Not counted for trusted_proxies.
+    max_http_connections_per_ip: int = 1000
+    # Bytes an address may have the gateway hold in messages still arriving: unfinished
+    # WebSocket frames and fragmented messages, request bodies being received (not counted
+    # for trusted_proxies, which buffer bodies themselves). The connection that passes it is
+    # closed (1009, or 413).
+    max_held_bytes_per_ip: int = 16 * 1024 * 1024
     # New connections (Engine.IO handshakes, SSE streams) per address: a token bucket.
     handshakes_per_ip_per_s: float = 20.0
     handshake_burst: int = 100
@@ -288,6 +301,7 @@ class LimitsConfig:
 
     def __post_init__(self) -> None:
         for name in ("max_connections_per_ip", "max_connections_per_user",
+                     "max_http_connections_per_ip", "max_held_bytes_per_ip",
                      "handshakes_per_ip_per_s", "handshake_burst", "events_per_s",
                      "events_burst", "flood_refusals"):
             if getattr(self, name) < 0:

@@ -4,7 +4,13 @@ A session starts on either transport. A polling session may upgrade to WebSocket
 then upgrade packet). Pings go out in rounds, one sweep for all sessions every
 ``ping_interval``; a session that has not answered a round within ``ping_timeout`` is closed.
 Whatever a session must send goes through one bounded buffer: the WebSocket's
-:class:`OutputBuffer`, or the polling queue flushed to the next GET.
+:class:`OutputBuffer` (pongs to a client's pings included), or the polling queue flushed
+to the next GET.
+
+What a client can make a session hold while its messages arrive is bounded three ways: per
+message (``engineio.max_payload``, and ``max_payload_before_connect`` until the session has
+joined a namespace: a stranger gets room for a CONNECT, not a megabyte), and per address
+(``limits.max_held_bytes_per_ip``, over all its connections' unfinished messages and bodies).
 """
 
 from __future__ import annotations
@@ -57,6 +63,10 @@ ENGINE_QUERY = frozenset({"EIO", "transport", "sid", "t"})
 
 # The empty polling queue every session starts with; never appended to (see _poll_append).
 _NO_PACKETS: list[bytes] = []
+
+# What a WebSocket that sends nothing more parses with: never fed (data is ignored from
+# then on), so what its own parser held of unfinished messages is freed at once.
+_SPENT_PARSER = ws.ServerConnection(max_message_bytes=0)
 
 
 class EngineHandler(Protocol):
@@ -217,7 +227,7 @@ class EngineSession:
 
     def handle_post(self, conn: HttpConnection, body: bytes) -> None:
         try:
-            packets = eio.decode_payload(body, self.server.config.max_payload)
+            packets = eio.decode_payload(body, self.server.message_limit(self))
         except GatewayError as exc:
             self.server.respond_error(conn, BAD_REQUEST, detail=exc.message,
                                       status=exc.http_status)
@@ -249,6 +259,20 @@ class EngineSession:
                 if kind is eio.PacketType.PING else "")
             self.close(f"parse error: {why}", notify=False, code=1002, why=why)
 
+    # -- the budget before CONNECT ----------------------------------------------------
+
+    def limit_until_joined(self) -> None:
+        """Until :meth:`joined`, messages may be at most ``max_payload_before_connect``."""
+        self.server.joining.add(self)
+        if self.websocket is not None:
+            self.websocket.parser.max_message_bytes = self.server.message_limit(self)
+
+    def joined(self) -> None:
+        """The layer above accepted the client (a namespace joined): the full budget."""
+        self.server.joining.discard(self)
+        if self.websocket is not None:
+            self.websocket.parser.max_message_bytes = self.server.config.max_payload
+
     # -- upgrade ----------------------------------------------------------------------
 
     def probe(self, transport: WebSocketTransport) -> None:
@@ -262,6 +286,7 @@ class EngineSession:
     def complete_upgrade(self, transport: WebSocketTransport) -> None:
         self.upgrading = None
         self.websocket = transport
+        transport.parser.max_message_bytes = self.server.message_limit(self)
         pending, self._poll_queue, self._poll_size = self._poll_queue, _NO_PACKETS, 0
         if self._poll_conn is not None:
             conn, self._poll_conn = self._poll_conn, None
@@ -313,13 +338,18 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
         super().__init__(transport, server.flusher, server.server_config.max_buffer_bytes)
         self.server = server
         self.session = session
-        self.parser = ws.ServerConnection(max_message_bytes=server.config.max_payload)
+        self.parser = ws.ServerConnection(max_message_bytes=server.message_limit(session))
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return  # half-closed: read only so that nothing is left unread (see _finish)
         parser = self.parser
         parser.receive_data(data)
+        held = parser.held
+        if (held or self in self.server.holding) and not self.server.hold(self, held):
+            self.close_with(1009, "too many bytes held for this address")
+            self._end("too many bytes held for this address")
+            return
         for event in parser.events_received():
             if isinstance(event, ws.TextMessage):
                 self._on_packet(event.text, None)
@@ -328,12 +358,24 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
             elif isinstance(event, ws.CloseReceived):
                 self._end("transport close")
         reply = parser.data_to_send()
-        if reply:
-            self.write_now(reply)
         if parser.should_close_transport:
+            if reply:
+                self.write_now(reply)  # the close frame: once, and the connection ends
             if parser.failure is not None:
                 self._end(f"transport error: {parser.failure.message}")
             self.transport.close()
+            # The close waits for the client to read; one that does not is aborted.
+            self.server.lingering.add(self.transport)
+        elif reply:
+            self._pong(reply)
+
+    def _pong(self, frame: bytes) -> None:
+        """Answer a ping through the bounded buffer; a pong still waiting there (the client
+        is not reading) is replaced, so pings cannot pile up pongs."""
+        chunks = self._chunks
+        if chunks and chunks[-1][0] == 0x80 | ws.OP_PONG:
+            self._size -= len(chunks.pop())
+        self.append(frame)
 
     def _on_packet(self, text: str | None, data: bytes | None) -> None:
         try:
@@ -371,6 +413,7 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
         frame, and after a slow consumer's cut, the reason before it.
         """
         self.discard()
+        self.parser = _SPENT_PARSER
         self.transport.write_eof()
         self.server.lingering.add(self.transport)
 
@@ -413,6 +456,7 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.discard()
         self.server.lingering.forget(self.transport)
+        self.server.hold(self, 0)
         self._end("transport close")
 
 
@@ -431,6 +475,10 @@ class EngineServer:
         self.server_config = server_config
         self.handler = handler
         self.sessions: dict[str, EngineSession] = {}
+        # Sessions on the budget before CONNECT, and the WebSockets holding unfinished
+        # messages with the (address, bytes) they count: few at a time, so kept here.
+        self.joining: set[EngineSession] = set()
+        self.holding: dict[WebSocketTransport, tuple[str, int]] = {}
         self.flusher = FlushScheduler(loop, self.counters, "websocket")
         self.lingering = Lingering(deadlines, server_config.slow_consumer_linger_s)
         self._heartbeat: asyncio.Task[None] | None = None
@@ -453,8 +501,32 @@ class EngineServer:
         self.flusher.flush_all()
 
     def forget(self, session: EngineSession) -> None:
+        self.joining.discard(session)
         if self.sessions.pop(session.sid, None) is not None and self.limits is not None:
             self.limits.close_ip(session.handshake.address)
+
+    # -- what clients make the server hold --------------------------------------------
+
+    def message_limit(self, session: EngineSession | None) -> int:
+        """The largest message ``session`` may send now (see the module's docstring)."""
+        if session is None or session in self.joining:
+            return min(self.config.max_payload, self.config.max_payload_before_connect)
+        return self.config.max_payload
+
+    def hold(self, transport: WebSocketTransport, held: int) -> bool:
+        """``transport`` now holds ``held`` bytes of unfinished messages (0: none, or it is
+        gone); False when that puts its address over ``limits.max_held_bytes_per_ip``."""
+        address, before = self.holding.pop(transport, ("", 0))
+        if not address:
+            session = transport.session
+            address = session.handshake.address if session is not None else ""
+        if self.limits is not None and address and held != before and \
+                not self.limits.hold(address, held - before):
+            self.limits.release(address, held)
+            return False
+        if held and address:
+            self.holding[transport] = (address, held)
+        return True
 
     # -- HTTP -------------------------------------------------------------------------
 

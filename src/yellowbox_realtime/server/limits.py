@@ -1,5 +1,7 @@
 """Per-client limits (``[limits]``): connections per address and per user, new connections
-per address per second, and Socket.IO events per connection per second.
+per address per second, Socket.IO events per connection per second, TCP connections per
+address in their HTTP phase, and the bytes an address has the gateway hold in messages and
+bodies still arriving.
 
 Connections are Engine.IO sessions and SSE streams, counted together: an address or a user
 holds one count per open session or stream, taken when it opens and given back however it
@@ -20,7 +22,7 @@ from collections.abc import Mapping
 
 from ..config import LimitsConfig
 from ..core.counters import Counters
-from ..errors import RateLimited, TooManyConnections, TooManyRequests
+from ..errors import PayloadTooLarge, RateLimited, TooManyConnections, TooManyRequests
 
 __all__ = ["ClientLimits", "EventBucket", "EventVerdict"]
 
@@ -61,8 +63,14 @@ class ClientLimits:
         self.counters = counters
         self.by_ip: dict[str, int] = {}
         self.by_user: dict[str, int] = {}
+        # TCP connections in their HTTP phase, and bytes held in messages still arriving;
+        # an address is in each only while it has some.
+        self.http_by_ip: dict[str, int] = {}
+        self.held_by_ip: dict[str, int] = {}
         self._handshakes: dict[str, _Bucket] = {}
         self._trusted = frozenset(ipaddress.ip_address(a) for a in config.trusted_proxies)
+        # As the transports spell peers, for a check on every connection without parsing.
+        self._trusted_peers = frozenset(str(a) for a in self._trusted)
 
     # -- who is asking ----------------------------------------------------------------
 
@@ -152,6 +160,49 @@ class ClientLimits:
         else:
             self.by_user.pop(uid, None)
 
+    # -- TCP connections and bytes held -----------------------------------------------
+
+    def trusted_peer(self, peer: str) -> bool:
+        """A proxy of ``trusted_proxies``: it speaks for many clients, so the limits by TCP
+        peer below do not apply to it (it enforces its own)."""
+        return peer in self._trusted_peers
+
+    def open_http(self, peer: str) -> None:
+        """Count a TCP connection from ``peer``, or raise TooManyConnections."""
+        limit = self.config.max_http_connections_per_ip
+        held = self.http_by_ip.get(peer, 0)
+        if limit and held >= limit:
+            self._refused("http_connections_per_ip")
+            raise TooManyConnections(
+                f"too many HTTP connections from {peer}: at most {limit} at a time", 5)
+        self.http_by_ip[peer] = held + 1
+
+    def close_http(self, peer: str) -> None:
+        _decrement(self.http_by_ip, peer, 1)
+
+    def hold(self, ip: str, size: int) -> bool:
+        """``size`` more bytes held for ``ip`` in messages and bodies still arriving (always
+        counted; give them back with :meth:`release`); False once that passes
+        ``max_held_bytes_per_ip``: the caller ends the connection that asked."""
+        held = self.held_by_ip.get(ip, 0) + size
+        if held <= 0:
+            self.held_by_ip.pop(ip, None)
+            return True
+        self.held_by_ip[ip] = held
+        limit = self.config.max_held_bytes_per_ip
+        if limit and held > limit:
+            self._refused("held_bytes_per_ip")
+            return False
+        return True
+
+    def release(self, ip: str, size: int) -> None:
+        _decrement(self.held_by_ip, ip, size)
+
+    def held_refusal(self, ip: str) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"too many bytes held for {ip}: at most {self.config.max_held_bytes_per_ip} in "
+            f"messages still arriving")
+
     # -- events on a connection -------------------------------------------------------
 
     def take_event(self, bucket: EventBucket | None, now: float) -> tuple[int, EventBucket | None]:
@@ -188,6 +239,14 @@ class ClientLimits:
 
     def _refused(self, limit: str) -> None:
         self.counters.limit_refused(limit)
+
+
+def _decrement(counts: dict[str, int], key: str, size: int) -> None:
+    left = counts.get(key, 0) - size
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
 
 
 def _valid(address: str) -> bool:

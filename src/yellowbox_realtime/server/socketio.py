@@ -112,6 +112,8 @@ class SocketIOServer:
 
     def on_open(self, session: EngineSession) -> None:
         session.state = SioClient(max_attachments=10)
+        # A small budget for messages until a CONNECT is accepted.
+        session.limit_until_joined()
         due = self.deadlines.now() + self.engine_config.connect_timeout_ms / 1000
         self._unjoined[session] = due
         if self._connect_sweep is None:
@@ -275,6 +277,7 @@ class SocketIOServer:
                 socket.data.update(departed.data)
         client.sockets[namespace.name] = socket
         self._unjoined.pop(session, None)
+        session.joined()
         socket.accept()
         socket.joined_at = namespace.broker.position().offset
         if credentials is not None:
