@@ -479,11 +479,13 @@ class EngineServer:
     # -- HTTP -------------------------------------------------------------------------
 
     def handle(self, request: Request, conn: HttpConnection) -> None:
-        # Every response to this request, now or after a long poll, carries the CORS headers.
-        conn.extra_headers = self._cors_headers(request)
         if not origin_allowed(self.server_config.allowed_origins, request.headers):
+            # No CORS headers: the refusal must not tell the browser the origin may read it.
+            conn.extra_headers = [("Vary", "Origin")]
             self.respond_error(conn, FORBIDDEN, status=403, detail="origin not allowed")
             return
+        # Every response to this request, now or after a long poll, carries the CORS headers.
+        conn.extra_headers = self._cors_headers(request)
         if request.method == "OPTIONS":
             conn.respond(204, [("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
                                ("Access-Control-Allow-Headers",
