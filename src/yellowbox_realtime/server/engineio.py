@@ -145,6 +145,11 @@ class EngineSession:
         """Bytes queued for the next polling response."""
         return self._poll_size
 
+    @property
+    def poll_waiting(self) -> bool:
+        """A polling GET is held open for the next packets."""
+        return self._poll_conn is not None
+
     # -- sending ----------------------------------------------------------------------
 
     def deliver(self, message: Wire) -> None:
