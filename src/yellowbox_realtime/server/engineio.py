@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import collections
 import contextlib
 import json
 import logging
@@ -455,10 +454,11 @@ class EngineServer:
         self.flusher = FlushScheduler(loop, self.counters, "websocket")
         self.lingering = Lingering(deadlines, server_config.slow_consumer_linger_s)
         self._heartbeat: asyncio.Task[None] | None = None
-        # The heartbeat tick last run, and the sessions each tick of an interval pings (the
-        # closed ones are dropped when their tick comes).
+        # The heartbeat tick last run, and the sessions each tick of an interval pings. The
+        # heartbeat holds sessions by id, so a closed one is freed at once (it leaves these
+        # lists when its tick comes).
         self._tick = 0
-        self._phases: list[list[EngineSession]] = [[] for _ in range(PING_PHASES)]
+        self._phases: list[list[str]] = [[] for _ in range(PING_PHASES)]
         self._upgrades = ["websocket"] if "websocket" in config.transports else []
 
     # -- lifecycle --------------------------------------------------------------------
@@ -575,27 +575,33 @@ class EngineServer:
         self.respond_polling(conn, open_packet.encode())
         self.handler.on_open(session)
 
-    def _first_ping(self, session: EngineSession, due: float) -> None:
+    def _first_ping(self, sid: str, due: float) -> None:
         """Ping a new session, and let the rounds ping it from the next interval on."""
-        if session.closed:
+        session = self.sessions.get(sid)
+        if session is None:
             return
         session.send_text("2")
         session.awaiting_pong_since = tick = self._tick
         # Counted from when the ping was due, so a late timer does not delay the close.
-        self.deadlines.at(due + self.config.ping_timeout_ms / 1000, self._pong_due, session,
+        self.deadlines.at(due + self.config.ping_timeout_ms / 1000, self._pong_due, [sid],
                           tick)
         # The last tick's phase comes next one interval after it, just before now + interval.
-        self._phases[tick % PING_PHASES].append(session)
+        self._phases[tick % PING_PHASES].append(sid)
 
-    @staticmethod
-    def _pong_due(session: EngineSession, tick: int) -> None:
-        since = session.awaiting_pong_since
-        if not session.closed and since is not None and since <= tick:
-            session.close("ping timeout", notify=False)
+    def _pong_due(self, sids: list[str], tick: int) -> None:
+        """Close the sessions pinged at ``tick`` (or before) that have not answered since."""
+        sessions = self.sessions
+        for sid in sids:
+            session = sessions.get(sid)
+            if session is not None:
+                since = session.awaiting_pong_since
+                if since is not None and since <= tick:
+                    session.close("ping timeout", notify=False)
 
     def _add(self, session: EngineSession) -> None:
         self.sessions[session.sid] = session
-        self.deadlines.after(self.config.ping_interval_ms / 1000, self._first_ping, session,
+        self.deadlines.after(self.config.ping_interval_ms / 1000, self._first_ping,
+                             session.sid,
                              self.deadlines.now() + self.config.ping_interval_ms / 1000)
         if self.limits is not None:
             self.limits.open_ip(session.handshake.address)
@@ -660,34 +666,26 @@ class EngineServer:
     # -- heartbeat --------------------------------------------------------------------
 
     async def _heartbeat_rounds(self) -> None:
-        """Each tick, ping the sessions of its phase; close those that miss a ping's
-        deadline."""
+        """Each tick, ping the sessions of its phase; ``ping_timeout`` later, close those
+        that have not answered."""
         loop = asyncio.get_running_loop()
         tick_s = self.config.ping_interval_ms / 1000 / PING_PHASES
         timeout = self.config.ping_timeout_ms / 1000
-        # (deadline, tick, sessions pinged at that tick), in deadline order.
-        rounds: collections.deque[tuple[float, int, list[EngineSession]]] = collections.deque()
+        sessions = self.sessions
         next_tick = loop.time() + tick_s
         while True:
-            wake = min(next_tick, rounds[0][0]) if rounds else next_tick
-            await asyncio.sleep(max(0.0, wake - loop.time()))
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
             now = loop.time()
-            while rounds and rounds[0][0] <= now:
-                _, due_tick, pinged = rounds.popleft()
-                for session in pinged:
-                    since = session.awaiting_pong_since
-                    if not session.closed and since is not None and since <= due_tick:
-                        session.close("ping timeout", notify=False)
-            if now >= next_tick:
-                self._tick = tick = self._tick + 1
-                phase = tick % PING_PHASES
-                kept = [s for s in self._phases[phase] if not s.closed]
-                self._phases[phase] = kept
-                for session in kept:
-                    session.send_text("2")
-                    if session.awaiting_pong_since is None:
-                        session.awaiting_pong_since = tick
-                if kept:
-                    # A copy: new sessions join the phase's list before this deadline.
-                    rounds.append((now + timeout, tick, kept.copy()))
-                next_tick = now + tick_s
+            self._tick = tick = self._tick + 1
+            phase = tick % PING_PHASES
+            kept = [sid for sid in self._phases[phase] if sid in sessions]
+            self._phases[phase] = kept
+            for sid in kept:
+                session = sessions[sid]
+                session.send_text("2")
+                if session.awaiting_pong_since is None:
+                    session.awaiting_pong_since = tick
+            if kept:
+                # A copy: new sessions join the phase's list before this deadline.
+                self.deadlines.at(now + timeout, self._pong_due, kept.copy(), tick)
+            next_tick = now + tick_s
