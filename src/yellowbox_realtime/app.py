@@ -459,7 +459,8 @@ def redis_broker(hub: Hub, config: BrokerConfig, history: HistoryConfig) -> Redi
     return RedisBroker(hub, client, HistoryLimits(history.max_entries, history.ttl_s),
                        channel_limits(history), prefix=config.prefix,
                        stamp_socketio=history.recovery_window_s > 0,
-                       max_queue=config.max_queue, timeout_s=config.timeout_s)
+                       max_queue=config.max_queue, timeout_s=config.timeout_s,
+                       health_check_interval_s=config.health_check_interval_s)
 
 
 def channel_limits(config: HistoryConfig) -> dict[str, HistoryLimits]:

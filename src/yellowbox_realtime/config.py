@@ -672,9 +672,13 @@ class BrokerConfig:
     max_queue: int = 100_000
     # Connections to Redis per node (pub/sub takes one); more requests wait up to timeout_s.
     max_connections: int = 64
+    # A PING through the pub/sub connection this often, answered within timeout_s: a Redis
+    # that stops answering without closing its connections is noticed within their sum.
+    health_check_interval_s: float = 5.0
 
     def __post_init__(self) -> None:
-        _positive(self, "broker", "timeout_s", "max_queue", "max_connections")
+        _positive(self, "broker", "timeout_s", "max_queue", "max_connections",
+                  "health_check_interval_s")
         if not re.fullmatch(r"(rediss?://\S*|unix:///\S+)", self.url):
             raise ConfigError(f"broker.url: expected redis://, rediss:// or unix:// "
                               f"(Sentinel and Cluster are not supported), got {self.url!r}")

@@ -1,8 +1,13 @@
 """Engine.IO v4 server: sessions over HTTP long-polling and WebSocket.
 
 A session starts on either transport. A polling session may upgrade to WebSocket (probe,
-then upgrade packet). Pings go out in rounds, one sweep for all sessions every
-``ping_interval``; a session that has not answered a round within ``ping_timeout`` is closed.
+then upgrade packet). A session's first ping comes ``ping_interval`` after it opened, as
+clients expect (not at once: a client may then read a ping where it waits for something
+else; nor later: it is closed ``ping_timeout`` after that ping if it does not answer, and a
+client counts on that). From then on it is pinged in shared rounds, not by a timer of its
+own: the interval is cut into :data:`PING_PHASES` ticks, and the session is pinged at the
+tick one interval after its first ping and every interval from there (never late, up to an
+eighth early). A session that has not answered a ping within ``ping_timeout`` is closed.
 Whatever a session must send goes through one bounded buffer: the WebSocket's
 :class:`OutputBuffer` (pongs to a client's pings included), or the polling queue flushed
 to the next GET.
@@ -17,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import collections
 import contextlib
 import json
 import logging
@@ -52,6 +56,9 @@ FORBIDDEN = (4, "Forbidden")
 UNSUPPORTED_VERSION = (5, "Unsupported protocol version")
 
 NOOP = b"6"
+# Heartbeat ticks per ping interval: how much earlier than ping_interval a ping after the
+# first may come.
+PING_PHASES = 8
 
 # Not kept for a session's lifetime: credentials and cookies (which can be large and must not
 # end up in logs), and what only served the handshake itself.
@@ -125,7 +132,8 @@ class EngineSession:
     """One Engine.IO session; its transport may change from polling to WebSocket once."""
 
     __slots__ = ("_poll_conn", "_poll_queue", "_poll_size", "awaiting_pong_since", "closed",
-                 "handshake", "server", "sid", "state", "upgrading", "websocket")
+                 "handshake", "server", "sid", "state", "upgrading",
+                 "websocket")
 
     def __init__(self, server: EngineServer, sid: str, handshake: HandshakeInfo) -> None:
         self.server = server
@@ -146,6 +154,11 @@ class EngineSession:
     def polling_pending(self) -> int:
         """Bytes queued for the next polling response."""
         return self._poll_size
+
+    @property
+    def poll_waiting(self) -> bool:
+        """A polling GET is held open for the next packets."""
+        return self._poll_conn is not None
 
     # -- sending ----------------------------------------------------------------------
 
@@ -168,6 +181,14 @@ class EngineSession:
             self.websocket.append(ws.binary_frame(data))
         else:
             self._poll_append(b"b" + base64.b64encode(data))
+
+    def flush(self) -> None:
+        """Send what is queued now, in a write (or a polling response) of its own, rather
+        than with whatever is queued later in this loop turn."""
+        if self.websocket is not None:
+            self.websocket.flush()
+        else:
+            self._flush_poll()
 
     def _poll_append(self, packet: bytes) -> None:
         if self.closed:
@@ -482,6 +503,11 @@ class EngineServer:
         self.flusher = FlushScheduler(loop, self.counters, "websocket")
         self.lingering = Lingering(deadlines, server_config.slow_consumer_linger_s)
         self._heartbeat: asyncio.Task[None] | None = None
+        # The heartbeat tick last run, and the sessions each tick of an interval pings. The
+        # heartbeat holds sessions by id, so a closed one is freed at once (it leaves these
+        # lists when its tick comes).
+        self._tick = 0
+        self._phases: list[list[str]] = [[] for _ in range(PING_PHASES)]
         self._upgrades = ["websocket"] if "websocket" in config.transports else []
 
     # -- lifecycle --------------------------------------------------------------------
@@ -531,12 +557,14 @@ class EngineServer:
     # -- HTTP -------------------------------------------------------------------------
 
     def handle(self, request: Request, conn: HttpConnection) -> None:
-        # Every response to this request, now or after a long poll, carries the CORS headers.
-        conn.extra_headers = self._cors_headers(request)
         if not origin_allowed(self.server_config.allowed_origins, conn.front.own_origins,
                               request.headers):
+            # No CORS headers: the refusal must not tell the browser the origin may read it.
+            conn.extra_headers = [("Vary", "Origin")]
             self.respond_error(conn, FORBIDDEN, status=403, detail="origin not allowed")
             return
+        # Every response to this request, now or after a long poll, carries the CORS headers.
+        conn.extra_headers = self._cors_headers(request)
         if request.method == "OPTIONS":
             conn.respond(204, [("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
                                ("Access-Control-Allow-Headers",
@@ -621,8 +649,34 @@ class EngineServer:
         self.respond_polling(conn, open_packet.encode())
         self.handler.on_open(session)
 
+    def _first_ping(self, sid: str, due: float) -> None:
+        """Ping a new session, and let the rounds ping it from the next interval on."""
+        session = self.sessions.get(sid)
+        if session is None:
+            return
+        session.send_text("2")
+        session.awaiting_pong_since = tick = self._tick
+        # Counted from when the ping was due, so a late timer does not delay the close.
+        self.deadlines.at(due + self.config.ping_timeout_ms / 1000, self._pong_due, [sid],
+                          tick)
+        # The last tick's phase comes next one interval after it, just before now + interval.
+        self._phases[tick % PING_PHASES].append(sid)
+
+    def _pong_due(self, sids: list[str], tick: int) -> None:
+        """Close the sessions pinged at ``tick`` (or before) that have not answered since."""
+        sessions = self.sessions
+        for sid in sids:
+            session = sessions.get(sid)
+            if session is not None:
+                since = session.awaiting_pong_since
+                if since is not None and since <= tick:
+                    session.close("ping timeout", notify=False)
+
     def _add(self, session: EngineSession) -> None:
         self.sessions[session.sid] = session
+        self.deadlines.after(self.config.ping_interval_ms / 1000, self._first_ping,
+                             session.sid,
+                             self.deadlines.now() + self.config.ping_interval_ms / 1000)
         if self.limits is not None:
             self.limits.open_ip(session.handshake.address)
 
@@ -686,29 +740,26 @@ class EngineServer:
     # -- heartbeat --------------------------------------------------------------------
 
     async def _heartbeat_rounds(self) -> None:
-        """Ping every open session each interval; close those that miss a round's deadline."""
+        """Each tick, ping the sessions of its phase; ``ping_timeout`` later, close those
+        that have not answered."""
         loop = asyncio.get_running_loop()
-        interval = self.config.ping_interval_ms / 1000
+        tick_s = self.config.ping_interval_ms / 1000 / PING_PHASES
         timeout = self.config.ping_timeout_ms / 1000
-        rounds: collections.deque[tuple[float, int, list[EngineSession]]] = collections.deque()
-        round_id = 0
-        next_ping = loop.time() + interval
+        sessions = self.sessions
+        next_tick = loop.time() + tick_s
         while True:
-            wake = min(next_ping, rounds[0][0]) if rounds else next_ping
-            await asyncio.sleep(max(0.0, wake - loop.time()))
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
             now = loop.time()
-            while rounds and rounds[0][0] <= now:
-                _, due_round, pinged = rounds.popleft()
-                for session in pinged:
-                    since = session.awaiting_pong_since
-                    if not session.closed and since is not None and since <= due_round:
-                        session.close("ping timeout", notify=False)
-            if now >= next_ping:
-                round_id += 1
-                pinged = [s for s in self.sessions.values() if not s.closed]
-                for session in pinged:
-                    session.send_text("2")
-                    if session.awaiting_pong_since is None:
-                        session.awaiting_pong_since = round_id
-                rounds.append((now + timeout, round_id, pinged))
-                next_ping = now + interval
+            self._tick = tick = self._tick + 1
+            phase = tick % PING_PHASES
+            kept = [sid for sid in self._phases[phase] if sid in sessions]
+            self._phases[phase] = kept
+            for sid in kept:
+                session = sessions[sid]
+                session.send_text("2")
+                if session.awaiting_pong_since is None:
+                    session.awaiting_pong_since = tick
+            if kept:
+                # A copy: new sessions join the phase's list before this deadline.
+                self.deadlines.at(now + timeout, self._pong_due, kept.copy(), tick)
+            next_tick = now + tick_s

@@ -153,7 +153,8 @@ class SseRoute:
     def _dispatch(self, request: Request, conn: HttpConnection) -> None:
         if not origin_allowed(self.server_config.allowed_origins, conn.front.own_origins,
                               request.headers):
-            conn.extra_headers = []
+            # No CORS headers: the refusal must not tell the browser the origin may read it.
+            conn.extra_headers = [("Vary", "Origin")]
             raise ForbiddenError("origin not allowed")
         path = request.path.rstrip("/") or "/"
         if path == TICKETS_PATH:
