@@ -192,6 +192,8 @@ class Gateway:
         if namespace is None:
             namespace = self.namespaces[name] = Namespace(
                 name, self.broker, self.hub, self.background, auth_required=auth_required)
+            # Rooms follow the current token: the policy is asked again when it changes.
+            namespace.room_guard = self.policy.allows_room
         return namespace
 
     def add_route(self, prefix: str, route: Route) -> None:

@@ -8,13 +8,17 @@ session: the peer is not speaking Socket.IO.
 
 Token lifetime: when a connected socket's token expires it receives ``auth_refresh_required``;
 it may send ``refresh_token`` with a new token for the same user within the grace period, or
-it is disconnected with ``auth_expired``.
+it is disconnected with ``auth_expired``. Privileges follow the current token: after a
+refresh with another role, and on recovery, every room is asked of the namespace's room
+guard again, and each one refused is left with a ``subscription_revoked`` event
+(``{channel, reason}``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -38,6 +42,7 @@ from .engineio import EngineSession
 from .limits import ClientLimits, EventBucket, EventVerdict
 from .sockets import (
     ERROR_EVENT,
+    REVOKED_EVENT,
     Namespace,
     Socket,
     error_event,
@@ -269,7 +274,7 @@ class SocketIOServer:
                 return
             client.uid = credentials.uid
         if restored is not None:
-            departed, missed = restored
+            departed = restored[0]
             socket.id, socket.recovered = departed.sid, True
             if departed.data is not None:
                 socket.data.update(departed.data)
@@ -286,13 +291,13 @@ class SocketIOServer:
             ack["pid"] = self._pid(socket.id)
         socket.send_packet(sio.SioPacket(sio.SioType.CONNECT, namespace.name, ack))
         if restored is not None:
-            departed, missed = restored
+            departed, missed, revoked = restored
             for room in departed.rooms:
-                # The role room follows the new token, not the old one.
-                if not room.startswith("role:"):
-                    socket.join(room)
+                socket.join(room)
             for message in missed:
                 socket.deliver(message.for_namespace(namespace.name))
+            for room in revoked:
+                _tell_revoked(socket, room)
         if self.recovery is not None:
             self.recovery.track(self._pid(socket.id), lambda: self._departed(socket))
         log_socket("connected", socket, recovered=socket.recovered)
@@ -337,9 +342,11 @@ class SocketIOServer:
         return base64.urlsafe_b64encode(digest[:15]).decode()
 
     async def _recover(self, namespace: Namespace, credentials: Credentials | None,
-                       auth: Mapping[str, Any]) -> tuple[Departed, list[Outgoing]] | None:
+                       auth: Mapping[str, Any]
+                       ) -> tuple[Departed, list[Outgoing], tuple[str, ...]] | None:
         """The departed socket this CONNECT may restore, and what it missed; None when it
-        cannot be restored whole (then the client starts afresh: ``recovered`` false)."""
+        cannot be restored whole (then the client starts afresh: ``recovered`` false), and
+        the rooms it had that the new token does not allow."""
         pid = auth.get("pid")
         if self.recovery is None or not isinstance(pid, str):
             return None
@@ -353,6 +360,18 @@ class SocketIOServer:
                 or StreamPosition(departed.epoch, departed.joined_at)
         except GatewayError:
             return None
+        # Only the rooms the new token allows come back, and only their history is read;
+        # the role room follows the new token, not the old one.
+        guard = namespace.room_guard
+        kept = tuple(room for room in departed.rooms if not room.startswith("role:")
+                     and (guard is None or credentials is None or guard(credentials, room)))
+        revoked = tuple(room for room in departed.rooms
+                        if room not in kept and not room.startswith("role:"))
+        if revoked:
+            log.info("recovered socket %s uid=%s role=%s: left %s (not allowed any more)",
+                     departed.sid, departed.uid, credentials and credentials.role,
+                     ", ".join(revoked))
+        departed = dataclasses.replace(departed, rooms=kept)
         channels = [namespace.channel(room) for room in departed.rooms]
         try:
             missed = await namespace.broker.since(channels, position)
@@ -362,7 +381,7 @@ class SocketIOServer:
             return None  # the history cannot be read now (Redis away): a gap, not a refusal
         if not missed.complete:
             return None
-        return departed, missed.entries
+        return departed, missed.entries, revoked
 
     # -- token lifetime ---------------------------------------------------------------
 
@@ -402,12 +421,27 @@ class SocketIOServer:
         except GatewayError as exc:
             socket.answer_error(REFRESH_EVENT, ack_id, exc)
             return
+        if not socket.connected:
+            return  # it left while the token was checked: nothing to join or answer
+        socket.credentials = credentials
         if current is not None and credentials.role != current.role:
+            log_socket("role changed", socket, previous=current.role, via="refresh")
             socket.leave(role_room(current.role))
             socket.join(role_room(credentials.role))
-        socket.credentials = credentials
+        self._reauthorize(socket)
         self._watch_expiry(socket)
         socket.answer(ack_id, {"ok": True, "expiresAt": credentials.expires_at})
+
+    def _reauthorize(self, socket: Socket) -> None:
+        """Leave every room the socket's current credentials no longer allow, telling the
+        client which: privileges follow the current token, not the one it joined with."""
+        guard, credentials = socket.namespace.room_guard, socket.credentials
+        if guard is None or credentials is None:
+            return
+        for room in socket.rooms:
+            if not guard(credentials, room):
+                socket.leave(room)
+                _tell_revoked(socket, room)
 
 
 # Disconnects a socket can come back from; not the ones where a side meant to leave, nor
@@ -418,6 +452,12 @@ _RECOVERABLE = ("transport close", "transport error", "ping timeout", "slow cons
 
 def _recoverable(reason: str) -> bool:
     return reason.startswith(_RECOVERABLE)
+
+
+def _tell_revoked(socket: Socket, room: str) -> None:
+    role = socket.role
+    socket.emit(REVOKED_EVENT, {"channel": room,
+                                "reason": f"role {role!r} may not subscribe to {room!r}"})
 
 
 def _new_id() -> str:

@@ -42,8 +42,13 @@ ConnectHandler: TypeAlias = Callable[["Socket"], Awaitable[None] | None]
 DisconnectHandler: TypeAlias = Callable[["Socket", str], Awaitable[None] | None]
 # A middleware runs before a socket is accepted; raising GatewayError refuses the connect.
 Middleware: TypeAlias = Callable[["Socket"], Awaitable[None] | None]
+# Whether these credentials may be in this room; asked again when a socket's credentials
+# change (token refresh, recovery), and rooms it refuses are left.
+RoomGuard: TypeAlias = Callable[[Credentials, str], bool]
 
 ERROR_EVENT = "gateway_error"
+# A room the socket's current credentials no longer allow was left: {channel, reason}.
+REVOKED_EVENT = "subscription_revoked"
 
 AckWaiter: TypeAlias = "Callable[[list[Any]], None] | asyncio.Future[list[Any]]"
 
@@ -77,6 +82,7 @@ class Namespace:
         self.connect_handlers: list[ConnectHandler] = []
         self.disconnect_handlers: list[DisconnectHandler] = []
         self.middlewares: list[Middleware] = []
+        self.room_guard: RoomGuard | None = None
 
     def channel(self, room: str) -> str:
         """Rooms of the main namespace are channels by the same name; others are prefixed."""
