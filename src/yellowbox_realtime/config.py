@@ -506,12 +506,19 @@ class SseConfig:
     # token's own expiry); at most max_tickets are outstanding (429 beyond).
     ticket_ttl_s: float = 30.0
     max_tickets: int = 10_000
+    # One user's share: at most max_tickets_per_user unused at a time, and new ones at
+    # tickets_per_user_per_s (bursts of max_tickets_per_user), so that no user can fill the
+    # table for the others; per address, tickets draw on a bucket of their own sized as
+    # [limits] handshakes. 429 with Retry-After beyond either.
+    max_tickets_per_user: int = 10
+    tickets_per_user_per_s: float = 1.0
     # Channels one GET /sse?channels=... may ask for.
     max_channels: int = 16
 
     def __post_init__(self) -> None:
         _positive(self, "sse", "heartbeat_s", "retry_ms", "shutdown_retry_ms", "ticket_ttl_s",
-                  "max_tickets", "max_channels")
+                  "max_tickets", "max_channels", "max_tickets_per_user",
+                  "tickets_per_user_per_s")
 
 
 # One condition of an outbox route on the event's data: a dotted path, "=", a value (JSON, or a
