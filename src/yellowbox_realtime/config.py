@@ -57,6 +57,11 @@ class ServerConfig:
     log_format: Literal["text", "json"] = "text"
     # One line per HTTP request (method, path, status, time, request id) at info level.
     access_log: bool = True
+    # Lines clients cause by connecting and disconnecting (socket connected, disconnected):
+    # at most this many a second of each kind, in bursts; the rest are counted and a
+    # summary line says how many were left out. 0 logs them all.
+    lifecycle_logs_per_s: float = 20.0
+    lifecycle_log_burst: int = 200
     # SIGTERM (or SIGINT): everything, the outbox's requests in flight included, ends within
     # this; what is still undelivered stays in the outbox's file for the next start.
     shutdown_timeout_s: float = 10.0
@@ -84,6 +89,10 @@ class ServerConfig:
                               f"got {self.port}")
         if self.log_level.lower() not in {"debug", "info", "warning", "error", "critical"}:
             raise ConfigError(f"server.log_level: unknown level {self.log_level!r}")
+        if self.lifecycle_logs_per_s < 0 or self.lifecycle_log_burst < 0 or \
+                bool(self.lifecycle_logs_per_s) != bool(self.lifecycle_log_burst):
+            raise ConfigError("server.lifecycle_logs_per_s / lifecycle_log_burst: both 0 "
+                              "(every line logged) or both more")
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,6 +137,8 @@ class SocketIOServer:
     def on_message(self, session: EngineSession, data: str | bytes) -> None:
         client = session.state
         assert isinstance(client, SioClient)
+        if session.closed:
+            return  # the rest of a batch that closed it (a flood, a parse error)
         try:
             packet = (client.decoder.feed_text(data) if isinstance(data, str)
                       else client.decoder.feed_binary(data))
@@ -146,6 +148,10 @@ class SocketIOServer:
             return
         if packet is not None:
             self._dispatch(session, client, packet)
+        elif self._charge(client) == EventVerdict.DISCONNECT:
+            # A binary packet's header and each attachment cost as a packet does (so one
+            # with n attachments costs n + 1).
+            self._flooded(session, client)
 
     def on_close(self, session: EngineSession, reason: str) -> None:
         client = session.state
@@ -170,43 +176,57 @@ class SocketIOServer:
 
     def _dispatch(self, session: EngineSession, client: SioClient,
                   packet: sio.SioPacket) -> None:
+        """Every packet draws on the session's budget: events, acks, namespace connects and
+        disconnects alike (a CONNECT costs a token check, presence and log lines; left
+        free, a loop of them would cost the server far more than events do)."""
         kind = packet.type
         socket = client.sockets.get(packet.nsp)
+        verdict = self._charge(client)
+        if verdict == EventVerdict.DISCONNECT:
+            self._flooded(session, client)
+            return
         if kind is sio.SioType.EVENT:
             if socket is None:
                 return
             data = packet.data
-            if self.limits is not None:
-                verdict, client.events = self.limits.take_event(client.events,
-                                                                self.deadlines.now())
-                if verdict != EventVerdict.ACCEPT:
-                    self._over_rate(session, client, socket, data[0], packet.id, verdict)
-                    return
+            if verdict == EventVerdict.REFUSE:
+                assert self.limits is not None
+                socket.answer_error(data[0], packet.id, self.limits.event_refusal())
+                return
             if data[0] == REFRESH_EVENT and socket.credentials is not None:
                 self.background.spawn(self._refresh(socket, data[1:], packet.id))
             else:
                 socket.received_event(data[0], data[1:], packet.id)
         elif kind is sio.SioType.ACK:
+            # Taken even over the rate: an answer the server waits for, and cheap.
             if socket is not None and packet.id is not None:
                 socket.received_ack(packet.id, packet.data)
         elif kind is sio.SioType.CONNECT:
+            if verdict == EventVerdict.REFUSE:
+                assert self.limits is not None
+                self._refuse(session, packet.nsp, self.limits.event_refusal().message)
+                return
             self._start_connect(session, client, packet)
         elif kind is sio.SioType.DISCONNECT:
+            # Honoured even over the rate: leaving frees what the socket held.
             if socket is not None:
                 client.sockets.pop(packet.nsp, None)
                 self._forget(socket, "client namespace disconnect")
         else:
             session.close(f"parse error: clients do not send packet type {int(kind)}")
 
-    def _over_rate(self, session: EngineSession, client: SioClient, socket: Socket,
-                   event: str, ack_id: int | None, verdict: int) -> None:
-        """An event over the connection's rate is refused with ``rate_limited``; a
-        connection that keeps flooding reads why and is disconnected without coming back
-        (a Socket.IO disconnect: socket.io-client does not reconnect after one)."""
+    def _charge(self, client: SioClient) -> int:
+        """One packet (or binary attachment) against the session's budget: its verdict."""
+        if self.limits is None:
+            return EventVerdict.ACCEPT
+        verdict, client.events = self.limits.take_event(client.events, self.deadlines.now())
+        return verdict
+
+    def _flooded(self, session: EngineSession, client: SioClient) -> None:
+        """A session that kept sending over its rate reads why and is disconnected without
+        coming back (a Socket.IO disconnect: socket.io-client does not reconnect after
+        one)."""
         assert self.limits is not None
-        if verdict == EventVerdict.REFUSE:
-            socket.answer_error(event, ack_id, self.limits.event_refusal())
-            return
         error = self.limits.flood_error()
         log.warning("disconnecting session %s from %s: %s", session.sid,
                     session.handshake.address, error.message)
