@@ -303,7 +303,8 @@ class Gateway:
                 recovery = self._recovery_records = RedisRecoveryRecords(
                     self.redis_broker.redis, prefix, history.recovery_window_s)
         elif history.recovery_window_s > 0:
-            recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions)
+            recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions,
+                                     history.max_recovery_sessions_per_user)
         sio = SocketIOServer(self.config.engineio, self.config.auth, self.authenticator,
                              self._deadlines, self.namespaces, self.background, recovery,
                              pid_key=pid_key, limits=self.limits)

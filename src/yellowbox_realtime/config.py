@@ -243,9 +243,13 @@ class HistoryConfig:
     # argument of each broadcast.
     recovery_window_s: float = 120.0
     max_recovery_sessions: int = 100_000
+    # One user's share of those (beyond it the user's sockets that leave start afresh when
+    # they come back), so that no user can push out everyone else's.
+    max_recovery_sessions_per_user: int = 100
 
     def __post_init__(self) -> None:
-        _positive(self, "history", "ttl_s", "max_recovery_sessions")
+        _positive(self, "history", "ttl_s", "max_recovery_sessions",
+                  "max_recovery_sessions_per_user")
         if self.max_entries < 0 or any(v < 0 for v in self.channel_max_entries.values()):
             raise ConfigError("history.max_entries: must be 0 or more")
         if any(not v > 0 for v in self.channel_ttl_s.values()):
@@ -284,9 +288,11 @@ class LimitsConfig:
     # New connections (Engine.IO handshakes, SSE streams) per address: a token bucket.
     handshakes_per_ip_per_s: float = 20.0
     handshake_burst: int = 100
-    # Socket.IO events a connection may send: a token bucket; beyond it each event is refused
-    # with rate_limited. A connection refused more than flood_refusals times beyond what
-    # the rate refills (sending at over twice the rate, sustained) is disconnected.
+    # Socket.IO packets a connection may send (events, acks, namespace CONNECTs and
+    # DISCONNECTs, each binary attachment): a token bucket; beyond it each event is refused
+    # with rate_limited, each CONNECT with a connect_error. A connection refused more than
+    # flood_refusals times beyond what the rate refills (sending at over twice the rate,
+    # sustained) is disconnected.
     events_per_s: float = 50.0
     events_burst: int = 100
     flood_refusals: int = 100
