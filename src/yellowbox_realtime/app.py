@@ -59,6 +59,7 @@ from .domain.geofence import Fence
 from .domain.geofence_config import fences_from_data
 from .errors import ConfigError, GatewayError
 from .events import YellowBoxEvents
+from .logs import LogThrottle
 from .metrics import collect as collect_metrics
 from .operations import ALERTS, DASHBOARD, EXPENSE_UPDATES, FLEET, GEOFENCES, Operations
 from .outbox import Outbox
@@ -119,6 +120,9 @@ class Gateway:
         if self.outbox is not None:
             self.broker = OutboxBroker(self.broker, self.outbox)
         self.background = Background()
+        # One budget for the lifecycle lines of every namespace.
+        self.lifecycle_log = LogThrottle(self.config.server.lifecycle_logs_per_s,
+                                         self.config.server.lifecycle_log_burst)
         self.namespaces: dict[str, Namespace] = {}
         self.main = self.of("/")
         self.publish_api = PublishApi(self.broker, self.config.api, self.config.server)
@@ -192,7 +196,10 @@ class Gateway:
         namespace = self.namespaces.get(name)
         if namespace is None:
             namespace = self.namespaces[name] = Namespace(
-                name, self.broker, self.hub, self.background, auth_required=auth_required)
+                name, self.broker, self.hub, self.background, auth_required=auth_required,
+                log_throttle=self.lifecycle_log)
+            # Rooms follow the current token: the policy is asked again when it changes.
+            namespace.room_guard = self.policy.allows_room
         return namespace
 
     def add_route(self, prefix: str, route: Route) -> None:
@@ -321,7 +328,8 @@ class Gateway:
                 recovery = self._recovery_records = RedisRecoveryRecords(
                     self.redis_broker.redis, prefix, history.recovery_window_s)
         elif history.recovery_window_s > 0:
-            recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions)
+            recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions,
+                                     history.max_recovery_sessions_per_user)
         sio = SocketIOServer(self.config.engineio, self.config.auth, self.authenticator,
                              self._deadlines, self.namespaces, self.background, recovery,
                              pid_key=pid_key, limits=self.limits)

@@ -58,6 +58,11 @@ class ServerConfig:
     log_format: Literal["text", "json"] = "text"
     # One line per HTTP request (method, path, status, time, request id) at info level.
     access_log: bool = True
+    # Lines clients cause by connecting and disconnecting (socket connected, disconnected):
+    # at most this many a second of each kind, in bursts; the rest are counted and a
+    # summary line says how many were left out. 0 logs them all.
+    lifecycle_logs_per_s: float = 20.0
+    lifecycle_log_burst: int = 200
     # SIGTERM (or SIGINT): everything, the outbox's requests in flight included, ends within
     # this; what is still undelivered stays in the outbox's file for the next start.
     shutdown_timeout_s: float = 10.0
@@ -85,6 +90,10 @@ class ServerConfig:
                               f"got {self.port}")
         if self.log_level.lower() not in LOG_LEVELS:
             raise ConfigError(f"server.log_level: unknown level {self.log_level!r}")
+        if self.lifecycle_logs_per_s < 0 or self.lifecycle_log_burst < 0 or \
+                bool(self.lifecycle_logs_per_s) != bool(self.lifecycle_log_burst):
+            raise ConfigError("server.lifecycle_logs_per_s / lifecycle_log_burst: both 0 "
+                              "(every line logged) or both more")
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,9 +248,13 @@ class HistoryConfig:
     # argument of each broadcast.
     recovery_window_s: float = 120.0
     max_recovery_sessions: int = 100_000
+    # One user's share of those (beyond it the user's sockets that leave start afresh when
+    # they come back), so that no user can push out everyone else's.
+    max_recovery_sessions_per_user: int = 100
 
     def __post_init__(self) -> None:
-        _positive(self, "history", "ttl_s", "max_recovery_sessions")
+        _positive(self, "history", "ttl_s", "max_recovery_sessions",
+                  "max_recovery_sessions_per_user")
         if self.max_entries < 0 or any(v < 0 for v in self.channel_max_entries.values()):
             raise ConfigError("history.max_entries: must be 0 or more")
         if any(not v > 0 for v in self.channel_ttl_s.values()):
@@ -289,9 +302,11 @@ class LimitsConfig:
     # New connections (Engine.IO handshakes, SSE streams) per address: a token bucket.
     handshakes_per_ip_per_s: float = 20.0
     handshake_burst: int = 100
-    # Socket.IO events a connection may send: a token bucket; beyond it each event is refused
-    # with rate_limited. A connection refused more than flood_refusals times beyond what
-    # the rate refills (sending at over twice the rate, sustained) is disconnected.
+    # Socket.IO packets a connection may send (events, acks, namespace CONNECTs and
+    # DISCONNECTs, each binary attachment): a token bucket; beyond it each event is refused
+    # with rate_limited, each CONNECT with a connect_error. A connection refused more than
+    # flood_refusals times beyond what the rate refills (sending at over twice the rate,
+    # sustained) is disconnected.
     events_per_s: float = 50.0
     events_burst: int = 100
     flood_refusals: int = 100
@@ -521,12 +536,19 @@ class SseConfig:
     # token's own expiry); at most max_tickets are outstanding (429 beyond).
     ticket_ttl_s: float = 30.0
     max_tickets: int = 10_000
+    # One user's share: at most max_tickets_per_user unused at a time, and new ones at
+    # tickets_per_user_per_s (bursts of max_tickets_per_user), so that no user can fill the
+    # table for the others; per address, tickets draw on a bucket of their own sized as
+    # [limits] handshakes. 429 with Retry-After beyond either.
+    max_tickets_per_user: int = 10
+    tickets_per_user_per_s: float = 1.0
     # Channels one GET /sse?channels=... may ask for.
     max_channels: int = 16
 
     def __post_init__(self) -> None:
         _positive(self, "sse", "heartbeat_s", "retry_ms", "shutdown_retry_ms", "ticket_ttl_s",
-                  "max_tickets", "max_channels")
+                  "max_tickets", "max_channels", "max_tickets_per_user",
+                  "tickets_per_user_per_s")
 
 
 # One condition of an outbox route on the event's data: a dotted path, "=", a value (JSON, or a

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -98,3 +100,52 @@ def configure(level: str, fmt: Literal["text", "json"]) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+
+
+class LogThrottle:
+    """Lines that clients can cause (a connection opening, one closing) at most ``rate_per_s``
+    a second per kind, in bursts of ``burst``: whatever clients do, the log grows at a
+    fixed rate. Lines over it are counted, not written, and at most once every
+    ``summary_every_s`` (when the next line of the kind comes) one line says how many
+    were left out. A rate of 0 lets every line through.
+
+    Kinds are the code's own few names, never client input, so the table stays small.
+    """
+
+    def __init__(self, rate_per_s: float, burst: int, *, summary_every_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self.summary_every_s = summary_every_s
+        self._clock = clock
+        # kind -> [tokens, updated, suppressed, last summary]
+        self._kinds: dict[str, list[float]] = {}
+
+    def admit(self, logger: logging.Logger, kind: str) -> bool:
+        """Whether a line of ``kind`` may be written now (a summary may go first)."""
+        if not self.rate_per_s:
+            return True
+        now = self._clock()
+        state = self._kinds.get(kind)
+        if state is None:
+            state = self._kinds[kind] = [float(self.burst), now, 0.0, now]
+        tokens = min(self.burst, state[0] + (now - state[1]) * self.rate_per_s)
+        state[1] = now
+        if state[2] and now - state[3] >= self.summary_every_s:
+            logger.warning("%d similar lines suppressed (%s) in the last %.0f s: at most "
+                           "%g a second are logged", state[2], kind, now - state[3],
+                           self.rate_per_s, extra={"suppressed": int(state[2]), "kind": kind})
+            state[2], state[3] = 0.0, now
+        if tokens >= 1.0:
+            state[0] = tokens - 1.0
+            return True
+        state[0] = tokens
+        if not state[2]:
+            state[3] = now  # the interval counts from the first line left out
+        state[2] += 1
+        return False
+
+    def suppressed(self, kind: str) -> int:
+        """Lines of ``kind`` left out since the last summary."""
+        state = self._kinds.get(kind)
+        return int(state[2]) if state else 0

@@ -24,7 +24,7 @@ from ..config import LimitsConfig
 from ..core.counters import Counters
 from ..errors import PayloadTooLarge, RateLimited, TooManyConnections, TooManyRequests
 
-__all__ = ["ClientLimits", "EventBucket", "EventVerdict"]
+__all__ = ["ClientLimits", "EventBucket", "EventVerdict", "Rates"]
 
 # Handshake buckets kept before the full ones (idle addresses) are dropped.
 _MAX_BUCKETS = 10_000
@@ -36,6 +36,48 @@ class _Bucket:
     def __init__(self, tokens: float, now: float) -> None:
         self.tokens = tokens
         self.updated = now
+
+
+class Rates:
+    """Token buckets by key (an address, a user): ``rate`` a second, ``burst`` at once, as
+    nginx's ``limit_req``. The table is bounded: past ``max_keys`` the buckets that have
+    refilled (keys as good as never seen) are dropped, and if every one is still busy the
+    table starts afresh rather than grow. A rate of 0 admits everything."""
+
+    def __init__(self, rate: float, burst: int, max_keys: int = _MAX_BUCKETS) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_keys = max_keys
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, key: str, now: float) -> int:
+        """One request for ``key``: 0 if admitted, else the whole seconds until one fits."""
+        rate, burst = self.rate, self.burst
+        if not rate:
+            return 0
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self.max_keys:
+                self._prune(now)
+            bucket = self._buckets[key] = _Bucket(float(burst), now)
+        bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens < 1.0:
+            return max(1, math.ceil((1.0 - bucket.tokens) / rate))
+        bucket.tokens -= 1.0
+        return 0
+
+    def _prune(self, now: float) -> None:
+        rate, burst = self.rate, self.burst
+        full = [key for key, b in self._buckets.items()
+                if b.tokens + (now - b.updated) * rate >= burst]
+        for key in full:
+            del self._buckets[key]
+        if len(self._buckets) >= self.max_keys:
+            self._buckets.clear()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
 
 class EventBucket:
@@ -67,7 +109,7 @@ class ClientLimits:
         # an address is in each only while it has some.
         self.http_by_ip: dict[str, int] = {}
         self.held_by_ip: dict[str, int] = {}
-        self._handshakes: dict[str, _Bucket] = {}
+        self._handshakes = Rates(config.handshakes_per_ip_per_s, config.handshake_burst)
         self._trusted = frozenset(ipaddress.ip_address(a) for a in config.trusted_proxies)
         # As the transports spell peers, for a check on every connection without parsing.
         self._trusted_peers = frozenset(str(a) for a in self._trusted)
@@ -103,34 +145,13 @@ class ClientLimits:
                 f"too many connections from {ip}: at most {limit} at a time", 5)
 
     def _take_handshake(self, ip: str, now: float) -> None:
-        rate, burst = self.config.handshakes_per_ip_per_s, self.config.handshake_burst
-        if not rate:
-            return
-        bucket = self._handshakes.get(ip)
-        if bucket is None:
-            if len(self._handshakes) >= _MAX_BUCKETS:
-                self._prune(now)
-            bucket = self._handshakes[ip] = _Bucket(float(burst), now)
-        bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
-        bucket.updated = now
-        if bucket.tokens < 1.0:
+        wait = self._handshakes.take(ip, now)
+        if wait:
             self._refused("handshake_rate")
-            wait = max(1, math.ceil((1.0 - bucket.tokens) / rate))
             raise TooManyRequests(
-                f"too many new connections from {ip}: at most {rate:g} per second "
-                f"(bursts of {burst})", wait)
-        bucket.tokens -= 1.0
-
-    def _prune(self, now: float) -> None:
-        """Forget addresses whose bucket has refilled: they are as if never seen."""
-        rate, burst = self.config.handshakes_per_ip_per_s, self.config.handshake_burst
-        full = [ip for ip, b in self._handshakes.items()
-                if b.tokens + (now - b.updated) * rate >= burst]
-        for ip in full:
-            del self._handshakes[ip]
-        if len(self._handshakes) >= _MAX_BUCKETS:
-            # Every one of them is busy: start afresh rather than grow without bound.
-            self._handshakes.clear()
+                f"too many new connections from {ip}: at most "
+                f"{self.config.handshakes_per_ip_per_s:g} per second "
+                f"(bursts of {self.config.handshake_burst})", wait)
 
     def open_ip(self, ip: str) -> None:
         """Count a connection from ``ip`` (after :meth:`admit`, with nothing in between)."""
