@@ -72,6 +72,15 @@ class Policy:
             return who.role == name
         return who.role in self.subscribe.get(channel, frozenset())
 
+    def allows_room(self, who: Credentials, room: str) -> bool:
+        """Whether ``who`` may stay in ``room``, asked again whenever a connection's
+        credentials change (a refreshed token, a recovered session). Rooms the policy does
+        not govern (an application's own) are the application's business: allowed."""
+        kind, _, name = room.partition(":")
+        if room in self.subscribe or (kind in ("user", "role") and name):
+            return self.can_subscribe(who, room)
+        return True
+
     def check_subscribe(self, who: Credentials, channel: str) -> None:
         if channel not in self.subscribe and ":" not in channel:
             raise ForbiddenError(f"unknown channel {channel!r}")
