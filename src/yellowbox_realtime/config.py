@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .domain.location import MAX_EXTRA_STRING_CHARS, ExtraFieldType, extra_fields_problem
 from .errors import ConfigError
 from .signing import check_secrets
 
@@ -174,10 +175,22 @@ class RidersConfig:
     # Largest believable accuracy radius in metres and speed in m/s.
     max_accuracy_m: float = 10_000.0
     max_speed_mps: float = 100.0
+    # Fields an app may add to publish_location, name -> string, number, integer or boolean
+    # (at most 16, names up to 32 characters); subscribers get them under "extra". Any
+    # other field is refused.
+    extra_fields: Mapping[str, ExtraFieldType] = field(default_factory=dict)
+    # The longest a string extra field may be (1 to 1024 characters).
+    max_extra_string_chars: int = 64
 
     def __post_init__(self) -> None:
         _positive(self, "riders", "location_rate_per_s", "location_burst", "max_accuracy_m",
                   "max_speed_mps")
+        problem = extra_fields_problem(self.extra_fields)
+        if problem is not None:
+            raise ConfigError(f"riders.extra_fields: {problem}")
+        if not 1 <= self.max_extra_string_chars <= MAX_EXTRA_STRING_CHARS:
+            raise ConfigError(f"riders.max_extra_string_chars: must be 1 to "
+                              f"{MAX_EXTRA_STRING_CHARS}, got {self.max_extra_string_chars}")
 
 
 @dataclass(frozen=True, slots=True)

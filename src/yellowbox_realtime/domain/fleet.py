@@ -41,8 +41,9 @@ __all__ = ["RIDER_STATUSES", "FleetLimits", "FleetState", "RiderStatus",
 
 RiderStatus = Literal["online", "stale", "offline"]
 RIDER_STATUSES: tuple[RiderStatus, ...] = ("online", "stale", "offline")
-# What a RiderView carries from the accepted update besides riderId and status.
-_VIEW_FIELDS = ("latitude", "longitude", "speed", "heading", "accuracy", "timestamp")
+# What a RiderView carries from the accepted update besides riderId and status: the
+# configured extra fields (battery ...) too, which dashboards show with the position.
+_VIEW_FIELDS = ("latitude", "longitude", "speed", "heading", "accuracy", "timestamp", "extra")
 
 @dataclass(frozen=True, slots=True)
 class FleetLimits:
