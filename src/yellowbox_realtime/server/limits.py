@@ -158,11 +158,7 @@ class ClientLimits:
         self.by_ip[ip] = self.by_ip.get(ip, 0) + 1
 
     def close_ip(self, ip: str) -> None:
-        left = self.by_ip.get(ip, 0) - 1
-        if left > 0:
-            self.by_ip[ip] = left
-        else:
-            self.by_ip.pop(ip, None)
+        _decrement(self.by_ip, ip, 1)
 
     def open_user(self, uid: str) -> None:
         """Count a connection of ``uid``, or raise TooManyConnections."""
@@ -175,11 +171,7 @@ class ClientLimits:
         self.by_user[uid] = held + 1
 
     def close_user(self, uid: str) -> None:
-        left = self.by_user.get(uid, 0) - 1
-        if left > 0:
-            self.by_user[uid] = left
-        else:
-            self.by_user.pop(uid, None)
+        _decrement(self.by_user, uid, 1)
 
     # -- TCP connections and bytes held -----------------------------------------------
 
