@@ -34,8 +34,6 @@ async def key_server() -> AsyncIterator[KeyServer]:
     server = KeyServer()
     await server.start()
     yield server
-    if server.gate is not None:
-        server.gate.set()
     await server.stop()
 
 

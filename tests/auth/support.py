@@ -61,6 +61,9 @@ class KeyServer:
         self.url = f"http://{host}:{port}/keys"
 
     async def stop(self) -> None:
+        # A request held at the gate would keep the runner's cleanup waiting.
+        if self.gate is not None:
+            self.gate.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -35,8 +35,6 @@ async def key_server(signing_key: rsa.RSAPrivateKey) -> AsyncIterator[KeyServer]
     server.headers = {"Cache-Control": f"max-age={MAX_AGE_S}"}
     await server.start()
     yield server
-    if server.gate is not None:
-        server.gate.set()
     await server.stop()
 
 
