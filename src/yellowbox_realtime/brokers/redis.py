@@ -71,9 +71,9 @@ import random
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -260,7 +260,7 @@ class RedisBroker:
             return "redis broker: reconnecting after an outage (serving local clients only)"
         try:
             async with asyncio.timeout(self._timeout):
-                await self.redis.ping()
+                await cast("Awaitable[bool]", self.redis.ping())
         except (RedisError, OSError, TimeoutError) as exc:
             return f"redis broker: {exc or type(exc).__name__}"
         return None
@@ -563,7 +563,7 @@ class RedisBroker:
                 continue  # the reader is reconnecting pub/sub
             try:
                 async with asyncio.timeout(self._timeout):
-                    await self.redis.ping()
+                    await cast("Awaitable[bool]", self.redis.ping())
                     await self._record_gap()
             except (RedisError, OSError, TimeoutError) as exc:
                 log.info("redis broker: still unreachable (%s)", exc or type(exc).__name__)

@@ -24,8 +24,8 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -169,4 +169,4 @@ class RedisCluster:
         self.rounds += 1
         if stale:
             with contextlib.suppress(RedisError, OSError, TimeoutError):
-                await self.redis.hdel(self._nodes_key, *stale)
+                await cast("Awaitable[int]", self.redis.hdel(self._nodes_key, *stale))
