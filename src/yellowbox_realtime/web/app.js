@@ -2,6 +2,7 @@
 // shows, and acknowledges alerts through the HTTP API.
 
 import {formatTime, formatTotals, humanize} from "./format.js";
+import {Alarm} from "./alarm.js";
 import {AlertFeed, ExpenseFeed} from "./feeds.js";
 import {FleetMap} from "./map.js";
 import {clearMetrics, renderMetrics} from "./metrics.js";
@@ -13,12 +14,15 @@ const CHANNELS = ["dashboard", "fleet", "alerts", "expense_updates", "geofences"
 const $ = (id) => document.getElementById(id);
 const metrics = $("metrics");
 const map = new FleetMap($("map"));
-const alerts = new AlertFeed($("alerts"), $("alerts-empty"), {acknowledge, onChange: alertsChanged});
+const alerts = new AlertFeed($("alerts"), $("alerts-empty"), {act: changeAlert, onChange: alertsChanged});
+const alarm = new Alarm($("alarm"));
 const expenses = new ExpenseFeed($("expenses"), $("expenses-empty"));
 
 let token = null;
 let stream = null;
 let countdown = null;
+// Whether the alert counts shown are the gateway's (all alerts) or the feed's own.
+let countsFromGateway = false;
 
 // -- signing in and out ------------------------------------------------------------------
 
@@ -59,6 +63,15 @@ $("sign-in-form").addEventListener("submit", (event) => {
 });
 $("sign-out").addEventListener("click", () => signOut(""));
 $("fit").addEventListener("click", () => map.fit());
+$("alert-filter").addEventListener("change", (event) => {
+  alerts.setFilter({[event.target.name]: event.target.value});
+});
+$("sos-show").addEventListener("click", () => {
+  const filter = $("alert-filter");
+  for (const select of filter.elements) select.value = select.name === "state" ? "active" : "";
+  alerts.setFilter({kind: "", severity: "", state: "active"});
+  $("alerts").querySelector('li[data-kind="sos"][data-state="open"]')?.scrollIntoView({block: "nearest"});
+});
 window.addEventListener("hashchange", () => {
   const fromFragment = takeTokenFromFragment();
   if (fromFragment) signIn(fromFragment);
@@ -98,7 +111,8 @@ const handlers = {
   },
   alerts_snapshot: (data) => alerts.set(data.alerts || []),
   alert: (alert) => alerts.upsert(alert),
-  alert_acknowledged: (alert) => alerts.upsert(alert, {toTop: false}),
+  alert_acknowledged: (alert) => alerts.upsert(alert),
+  alert_resolved: (alert) => alerts.upsert(alert),
   expenses_snapshot: (data) => {
     expenses.set(data.expenses || []);
     expenseSummary(data);
@@ -125,11 +139,13 @@ const handlers = {
 
 function showMetrics(data) {
   renderMetrics(metrics, data);
+  if (data.alerts) alertCounts(data.alerts);
   // The feed's own summary came with its snapshot; the metrics keep it current.
   if (data.expenses) expenseSummary(data.expenses);
 }
 
 function clearViews() {
+  countsFromGateway = false;
   map.clear();
   alerts.clear();
   expenses.clear();
@@ -157,14 +173,37 @@ function alertsChanged() {
   $("alerts-open").textContent = open.length ? `${open.length} open` : "";
   map.setAlerting(open.filter((alert) => alert.severity === "critical" && alert.riderId)
     .map((alert) => alert.riderId));
+  // The gateway's counts come with the metrics; until they do, count what the feed holds.
+  if (!countsFromGateway) {
+    const counts = {critical: 0, warning: 0, info: 0};
+    for (const alert of alerts.items.values()) {
+      if (!alert.resolvedAt && alert.state !== "resolved" && alert.severity in counts) counts[alert.severity] += 1;
+    }
+    alertCounts(counts, false);
+  }
+  const sos = open.filter((alert) => alert.kind === "sos");
+  const banner = $("sos-banner");
+  banner.hidden = sos.length === 0;
+  banner.querySelector(".sos-text").textContent = sos.length === 1
+    ? `SOS from ${sos[0].riderId}: not acknowledged yet`
+    : `${sos.length} SOS alerts not acknowledged yet`;
+  document.title = (sos.length ? `(SOS ${sos.length}) ` : "") + "Yellow Box · Operations";
+  alarm.sound(sos);
 }
 
-// -- acknowledging -----------------------------------------------------------------------
+function alertCounts(counts, fromGateway = true) {
+  countsFromGateway = countsFromGateway || fromGateway;
+  for (const node of $("alert-counts").querySelectorAll("[data-count]")) {
+    node.textContent = String(counts[node.dataset.count] ?? 0);
+  }
+}
 
-async function acknowledge(alert) {
+// -- acknowledging and resolving ---------------------------------------------------------
+
+async function changeAlert(alert, action) {
   let response;
   try {
-    response = await fetch(`/api/v1/alerts/${encodeURIComponent(alert.id)}/ack`, {
+    response = await fetch(`/api/v1/alerts/${encodeURIComponent(alert.id)}/${action}`, {
       method: "POST", headers: {Authorization: "Bearer " + token}});
   } catch {
     throw new Error("the gateway cannot be reached");
