@@ -53,7 +53,16 @@ class Feed {
   node(item) {
     const node = this.render(item);
     node.dataset.id = this.key(item);
-    this.nodes.set(this.key(item), nodconst SEVERITY_RANK = {critical: 0, warning: 1, info: 2};
+    this.nodes.set(this.key(item), node);
+    return node;
+  }
+
+  changed() {
+    this.empty.hidden = this.items.size > 0;
+  }
+}
+
+const SEVERITY_RANK = {critical: 0, warning: 1, info: 2};
 const STATES = ["open", "acknowledged", "resolved"];
 
 /** An alert's state, also for events from before alerts had one. */
@@ -218,16 +227,6 @@ export class AlertFeed extends Feed {
     return item;
   }
 }
-
-
-      }
-    });
-    foot.append(button);
-    item.append(problem);
-    return item;
-  }
-}
-
 export class ExpenseFeed extends Feed {
   constructor(list, empty) {
     super(list, empty, (expense) => String(expense.expenseId));
