@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.conftest import MakeToken
+from tests.conftest import MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.app import Gateway
 
 from .test_dashboard_alerts import wire
 from .test_dashboard_page import open_dashboard, rider
+from .tiles import tile_server
 
 pytestmark = pytest.mark.browser
 
@@ -28,9 +29,20 @@ def artifacts(tmp_path: Path) -> Path:
     return directory
 
 
+@pytest.mark.parametrize("basemap", ["tiles", "plot"])
 @pytest.mark.parametrize("width", [390, 768, 1024, 1440])
 async def test_no_sideways_scroll_and_the_panels_fit(
-        page: Page, gateway: Gateway, make_token: MakeToken, tmp_path: Path, width: int) -> None:
+        page: Page, make_gateway: MakeGateway, make_token: MakeToken, tmp_path: Path,
+        width: int, basemap: str) -> None:
+    async with tile_server() as tiles:
+        template = tiles.template if basemap == "tiles" else ""
+        gateway = await make_gateway(gateway_config(dashboard={"tile_url": template}))
+        await check_layout(page, gateway, make_token, artifacts(tmp_path) / (
+            f"dashboard-{basemap}-{width}px.png"), width)
+
+
+async def check_layout(page: Page, gateway: Gateway, make_token: MakeToken, screenshot: Path,
+                       width: int) -> None:
     await page.set_viewport_size({"width": width, "height": 844 if width < 768 else 900})
     # A long user name and long alert texts: what would push a careless layout wide.
     await open_dashboard(page, gateway, make_token("operations-night-shift-lead", "operations"))
@@ -45,14 +57,14 @@ async def test_no_sideways_scroll_and_the_panels_fit(
     await expect(page.locator('#alert-counts [data-count="critical"]')).to_have_text("2")
     await expect(page.locator('.rider[data-rider-id="test-rider-2"]')).to_have_count(1)
 
-    for key in ("#sos-banner", "#metrics", "#map", "#alert-filter", "#alert-counts",
+    for key in ("#sos-banner", "#metrics", ".map:not([hidden])", "#alert-filter", "#alert-counts",
                 '#alerts > li[data-alert-id="alert-1"]', "#expenses-empty", "#sign-out"):
         await expect(page.locator(key).first).to_be_visible()
     # Nothing in the alert feed is cut off sideways either.
     feed_overflow = await page.locator("#alerts").evaluate(
         "list => list.scrollWidth - list.clientWidth")
     assert feed_overflow <= 0
-    await page.screenshot(path=artifacts(tmp_path) / f"dashboard-{width}px.png", full_page=True)
+    await page.screenshot(path=screenshot, full_page=True)
 
     scroll_width, inner_width, client_width = await page.evaluate(
         "[document.documentElement.scrollWidth, window.innerWidth,"

@@ -1,9 +1,9 @@
 // The operations dashboard: signs in with a token, reads one SSE stream of every channel it
 // shows, and acknowledges alerts through the HTTP API.
 
-import {formatTime, formatTotals, humanize} from "./format.js";
+import {el, formatTime, formatTotals, humanize} from "./format.js";
 import {Alarm} from "./alarm.js";
-import {AlertFeed, ExpenseFeed} from "./feeds.js";
+import {AlertFeed, ExpenseFeed, alertOrder, alertState} from "./feeds.js";
 import {FleetMap} from "./map.js";
 import {clearMetrics, renderMetrics} from "./metrics.js";
 import {describeToken, forgetToken, storedToken, storeToken, takeTokenFromFragment} from "./session.js";
@@ -13,7 +13,8 @@ const CHANNELS = ["dashboard", "fleet", "alerts", "expense_updates", "geofences"
 
 const $ = (id) => document.getElementById(id);
 const metrics = $("metrics");
-const map = new FleetMap($("map"));
+const settings = await loadSettings();
+const map = await makeMap(settings.tiles);
 const alerts = new AlertFeed($("alerts"), $("alerts-empty"), {act: changeAlert, onChange: alertsChanged});
 const alarm = new Alarm($("alarm"));
 const expenses = new ExpenseFeed($("expenses"), $("expenses-empty"));
@@ -23,6 +24,83 @@ let stream = null;
 let countdown = null;
 // Whether the alert counts shown are the gateway's (all alerts) or the feed's own.
 let countsFromGateway = false;
+
+// -- the map -----------------------------------------------------------------------------
+
+/** The gateway's settings for this page; without them, the plain plot. */
+async function loadSettings() {
+  try {
+    const response = await fetch("settings.json");
+    if (response.ok) return await response.json();
+  } catch {
+    // The page still works without tiles.
+  }
+  return {tiles: null};
+}
+
+/** Riders on tiles when the gateway names a tile server, on the plain plot otherwise. */
+async function makeMap(tiles) {
+  if (!tiles) return new FleetMap($("map"), {onSelect: showRider});
+  document.head.append(el("link", {rel: "stylesheet", href: "vendor/leaflet/leaflet.css"}));
+  const {TileMap} = await import("./tilemap.js");
+  $("map").remove();
+  $("tile-map").hidden = false;
+  return new TileMap($("tile-map"), tiles, {onSelect: showRider});
+}
+
+// -- rider details -----------------------------------------------------------------------
+
+let selectedRider = null;
+let detailsTimer = null;
+
+function showRider(riderId) {
+  selectedRider = riderId;
+  clearInterval(detailsTimer);
+  // The fix's age goes on counting while the details are open.
+  detailsTimer = setInterval(renderRider, 1000);
+  renderRider();
+  $("rider-details-close").focus();
+}
+
+function hideRider() {
+  selectedRider = null;
+  clearInterval(detailsTimer);
+  detailsTimer = null;
+  $("rider-details").hidden = true;
+}
+
+function ageOf(iso) {
+  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (!Number.isFinite(seconds)) return "";
+  if (seconds < 90) return `${seconds} s ago`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+  return `${Math.round(seconds / 3600)} h ago`;
+}
+
+function renderRider() {
+  const panel = $("rider-details");
+  const rider = selectedRider === null ? null : map.riders.get(selectedRider);
+  if (!rider) {
+    panel.hidden = true;
+    return;
+  }
+  panel.hidden = false;
+  const detail = (name) => panel.querySelector(`[data-detail="${name}"]`);
+  $("rider-details-title").textContent = rider.riderId;
+  detail("status").textContent = humanize(rider.status || "online");
+  detail("fix").textContent = rider.timestamp
+    ? `${formatTime(rider.timestamp)} (${ageOf(rider.timestamp)})` : "none yet";
+  detail("position").textContent = Number.isFinite(rider.latitude)
+    ? `${rider.latitude.toFixed(5)}, ${rider.longitude.toFixed(5)}` : "unknown";
+  detail("speed").textContent = Number.isFinite(rider.speed)
+    ? `${Math.round(rider.speed * 3.6)} km/h` : "unknown";
+  const open = [...alerts.items.values()].filter((alert) => alert.riderId === rider.riderId
+    && alertState(alert) !== "resolved").sort(alertOrder);
+  detail("alerts").replaceChildren(...(open.length ? open.map((alert) => el("li",
+    {class: `severity-${alert.severity}`, "data-alert-id": alert.id},
+    `${humanize(alert.kind)} (${alertState(alert)}): ${alert.message || ""}`))
+    : [el("li", {class: "none"}, "None")]));
+}
 
 // -- signing in and out ------------------------------------------------------------------
 
@@ -63,6 +141,7 @@ $("sign-in-form").addEventListener("submit", (event) => {
 });
 $("sign-out").addEventListener("click", () => signOut(""));
 $("fit").addEventListener("click", () => map.fit());
+$("rider-details-close").addEventListener("click", hideRider);
 $("alert-filter").addEventListener("change", (event) => {
   alerts.setFilter({[event.target.name]: event.target.value});
 });
@@ -108,6 +187,7 @@ const handlers = {
     if (data.type === "snapshot") map.setRiders(data.riders || []);
     else map.updateRiders(data.riders || (data.rider ? [data.rider] : []));
     mapSummary();
+    if (selectedRider !== null) renderRider();
   },
   alerts_snapshot: (data) => alerts.set(data.alerts || []),
   alert: (alert) => alerts.upsert(alert),
@@ -146,6 +226,7 @@ function showMetrics(data) {
 
 function clearViews() {
   countsFromGateway = false;
+  hideRider();
   map.clear();
   alerts.clear();
   expenses.clear();
@@ -170,6 +251,7 @@ function expenseSummary({pending, approvedTotal}) {
 
 function alertsChanged() {
   const open = alerts.open();
+  if (selectedRider !== null) renderRider();
   $("alerts-open").textContent = open.length ? `${open.length} open` : "";
   map.setAlerting(open.filter((alert) => alert.severity === "critical" && alert.riderId)
     .map((alert) => alert.riderId));
