@@ -113,7 +113,13 @@ async def test_the_panel_sorts_counts_filters_and_pins_an_sos_until_acknowledged
 
 async def test_a_second_sos_is_counted_on_the_banner(
         page: Page, gateway: Gateway, make_token: MakeToken) -> None:
+    await page.context.grant_permissions(["notifications"], origin=gateway.url)
     await open_dashboard(page, gateway, make_token("ops-1", "operations"))
+    # The sound and notifications are opt-in (browsers allow them only after a click).
+    alarm = page.get_by_role("button", name="Enable SOS alarm")
+    await alarm.click()
+    await expect(page.get_by_role("button", name="SOS alarm on")).to_have_attribute(
+        "aria-pressed", "true")
     gateway.to("alerts").emit("alert", wire(1, "sos", 1))
     gateway.to("alerts").emit("alert", wire(2, "sos", 2))
     banner = page.locator("#sos-banner")

@@ -129,14 +129,15 @@ async def test_riders_leave_a_short_trail_fences_are_drawn_and_a_click_shows_the
     await expect(details.locator('[data-detail="speed"]')).to_have_text("29 km/h")
     await expect(details.locator('[data-detail="fix"]')).to_contain_text("ago")
     await expect(details.locator('[data-detail="alerts"] li')).to_have_text(
-        re.compile(r"^Sos \(open\)|^SOS \(open\)"))
+        re.compile(r"^SOS \(open\): sos of rider-1$", re.I))
     await details.get_by_role("button", name="Close rider details").click()
     await expect(details).to_be_hidden()
 
 
 async def test_a_tile_server_that_is_down_is_said_so_and_riders_stay_drawn(
         page: Page, make_gateway: MakeGateway, make_token: MakeToken) -> None:
-    gateway = await tiled_gateway(make_gateway, f"http://127.0.0.1:{free_port()}/{{z}}/{{x}}/{{y}}.png")
+    down = f"http://127.0.0.1:{free_port()}"
+    gateway = await tiled_gateway(make_gateway, down + "/{z}/{x}/{y}.png")
     await open_dashboard(page, gateway, make_token("ops-1", "operations"))
     gateway.to("fleet").emit("fleet_update", {
         "type": "batch", "at": "2026-11-27T08:00:00.000Z",
