@@ -26,6 +26,8 @@ def gateway_config(**sections: dict[str, Any]) -> Config:
     """A config for tests: loopback, a random port, any origin."""
     base: dict[str, dict[str, Any]] = {
         "server": {"host": "127.0.0.1", "port": 0, "allowed_origins": ["*"]},
+        # No tiles from outside: a test that wants a basemap serves its own tiles.
+        "dashboard": {"tile_url": ""},
     }
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)

@@ -42,6 +42,9 @@ def test_invalid_configuration_is_reported_with_the_key(
     monkeypatch.setenv("YELLOWBOX_STATE_DIR", str(tmp_path))
     assert cli.main(["serve", "--config", str(config)]) == 2
     assert "server.port" in capsys.readouterr().err
+    config.write_text('[dashboard]\ntile_url = "https://tiles.invalid/osm.png"\n')
+    assert cli.main(["serve", "--config", str(config)]) == 2
+    assert "dashboard.tile_url: the template has no {z}, {x}, {y}" in capsys.readouterr().err
     monkeypatch.setenv("YBRT_AUTH_PROVIDER", "firebase")
     assert cli.main(["token", "--uid", "x"]) == 2
     assert "auth.firebase_project_id" in capsys.readouterr().err

@@ -50,6 +50,15 @@ def test_lists_come_from_toml_arrays_or_comma_separated_env() -> None:
         ({"broker": {"url": "http://127.0.0.1:6379"}}, {}, "broker.url"),
         ({"broker": {"prefix": ""}}, {}, "broker.prefix"),
         ({"broker": {"timeout_s": 0}}, {}, "broker.timeout_s"),
+        ({"dashboard": {"tile_url": "https://tiles.invalid/{z}/{x}.png"}}, {},
+         "dashboard.tile_url: the template has no {y}"),
+        ({}, {"YBRT_DASHBOARD_TILE_URL": "https://tiles.invalid/tile.png"},
+         "dashboard.tile_url: the template has no {z}, {x}, {y}"),
+        ({"dashboard": {"tile_url": "https://t.invalid/{z}/{x}/{y}.png?key={apikey}"}}, {},
+         "unknown placeholder(s) {apikey}"),
+        ({"dashboard": {"tile_url": "file:///{z}/{x}/{y}.png"}}, {}, "dashboard.tile_url"),
+        ({"dashboard": {"tile_attribution": "x" * 501}}, {}, "dashboard.tile_attribution"),
+        ({"dashboard": {"tile_max_zoom": 25}}, {}, "dashboard.tile_max_zoom"),
         ({"riders": {"extra_fields": {"battery": "float"}}}, {}, "riders.extra_fields.battery"),
         ({"riders": {"extra_fields": {"latitude": "number"}}}, {}, "riders.extra_fields"),
         ({"riders": {"extra_fields": {f"f{i}": "boolean" for i in range(17)}}}, {},
@@ -94,3 +103,11 @@ def test_the_broker_comes_from_the_environment_too() -> None:
     config = Config.from_sources({}, {"YBRT_BROKER_KIND": "redis",
                                       "YBRT_BROKER_URL": "rediss://user:pw@10.0.0.5:6380/2"})
     assert (config.broker.kind, config.broker.url) == ("redis", "rediss://user:pw@10.0.0.5:6380/2")
+
+
+def test_the_dashboard_map_defaults_to_openstreetmap_and_an_empty_url_turns_tiles_off() -> None:
+    default = Config().dashboard
+    assert default.tile_url == "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    assert default.tile_attribution == "\u00a9 OpenStreetMap contributors"
+    assert default.tile_max_zoom == 19
+    assert Config.from_sources({}, {"YBRT_DASHBOARD_TILE_URL": ""}).dashboard.tile_url == ""

@@ -110,6 +110,32 @@ async def test_a_silent_rider_goes_stale_then_offline_and_each_raises_an_alert(
     assert (stale["riderId"], stale["severity"]) == ("rider-1", "info")
     offline = await next_matching(ops, "alert", kind="rider_offline")
     assert (offline["riderId"], offline["severity"]) == ("rider-1", "warning")
+    # Offline says more than stale: the stale alert is closed by the system.
+    superseded = await next_matching(ops, "alert_resolved", id=stale["id"])
+    assert (superseded["state"], superseded["resolvedBy"]) == ("resolved", "system")
+
+
+async def test_a_rider_that_comes_back_resolves_its_alerts_and_a_reconnect_is_not_stale(
+        listen: Listen, make_token: MakeToken, gateway: Gateway) -> None:
+    ops = await listen(make_token("ops-1", "operations"))
+    rider = await listen(make_token("rider-3"))
+    now = time.time()
+    assert (await publish(rider, fix(25.2, 55.27, now)))["ok"] is True
+    await rider.sio.disconnect()
+    offline = await next_matching(ops, "alert", kind="rider_offline", riderId="rider-3")
+    assert gateway.operations is not None
+    # The reconnect turns the rider stale (no fix yet) and closes the offline alert ...
+    rider = await listen(make_token("rider-3"))
+    resolved = await next_matching(ops, "alert_resolved", id=offline["id"])
+    assert (resolved["state"], resolved["resolvedBy"]) == ("resolved", "system")
+    # ... without a stale alert: the first alert after the reconnect is the next offline.
+    assert (await publish(rider, fix(25.2001, 55.2701, time.time())))["ok"] is True
+    # Silent again: the stale alert that follows is for the new fix, raised after it.
+    changed = await next_event(ops, "alert")
+    assert (changed["kind"], changed["riderId"]) == ("rider_stale", "rider-3")
+    assert changed["at"] > resolved["resolvedAt"]
+    history = gateway.operations.alerts.recent(states=("resolved",))
+    assert offline["id"] in [a.id for a in history]
 
 
 async def test_a_rider_that_disconnects_goes_offline_after_the_grace_period(
@@ -183,6 +209,42 @@ async def test_acknowledging_over_http_needs_the_role_and_a_known_alert(
     assert keyed.status_code == 403
 
 
+async def test_an_alert_is_resolved_over_http_and_stays_in_the_filtered_history(
+        listen: Listen, make_token: MakeToken, http: httpx.AsyncClient) -> None:
+    ops_headers = user(make_token("ops-1", "operations"))
+    ops = await listen(make_token("ops-1", "operations"))
+    rider = await listen(make_token("rider-1"))
+    where = {"latitude": 25.2, "longitude": 55.27}
+    first = await rider.sio.call("rider_sos", where, timeout=5)
+    repeat = await rider.sio.call("rider_sos", {**where, "message": "again"}, timeout=5)
+    assert repeat["alertId"] == first["alertId"]
+    counted = await next_matching(ops, "alert", kind="sos", count=2)
+    assert "again" in counted["message"]
+    path = f"/api/v1/alerts/{first['alertId']}/resolve"
+    assert (await http.post(path, headers=user(make_token("rider-1")))).status_code == 403
+    done = await http.post(path, headers=ops_headers)
+    assert done.status_code == 200, done.text
+    assert (done.json()["alert"]["state"], done.json()["alert"]["resolvedBy"]) == (
+        "resolved", "ops-1")
+    seen = await next_event(ops, "alert_resolved")
+    assert seen["id"] == first["alertId"]
+
+    resolved = (await http.get("/api/v1/alerts?state=resolved&kind=sos",
+                               headers=ops_headers)).json()
+    assert [a["id"] for a in resolved["alerts"]] == [first["alertId"]]
+    assert resolved["counts"]["resolved"] == 1
+    assert (await http.get("/api/v1/alerts?state=open",
+                           headers=ops_headers)).json()["alerts"] == []
+    for query, named in (("state=closed", "state"), ("kind=fire", "kind"),
+                         ("severity=huge", "severity"), ("sort=colour", "sort")):
+        bad = await http.get(f"/api/v1/alerts?{query}", headers=ops_headers)
+        assert bad.status_code == 422, query
+        assert named in bad.json()["error"]["message"]
+    # A new SOS after the resolution is a new alert.
+    again = await rider.sio.call("rider_sos", where, timeout=5)
+    assert again["alertId"] != first["alertId"]
+
+
 async def test_a_rider_may_not_acknowledge_and_an_sos_needs_a_position(
         listen: Listen, make_token: MakeToken) -> None:
     rider = await listen(make_token("rider-1"))
@@ -205,7 +267,9 @@ async def test_speeding_raises_one_alert_per_episode(
     first = await next_matching(ops, "alert", kind="speeding")
     second = await next_matching(ops, "alert", kind="speeding")
     assert (first["speed"], second["speed"]) == (25.0, 24.0)
-    assert first["id"] != second["id"]
+    # The second episode, while the first alert is open, is a repeat of it.
+    assert (second["id"], first["count"], second["count"]) == (first["id"], 1, 2)
+    assert second["lastSeen"] > first["lastSeen"]
 
 
 # -- geofences --------------------------------------------------------------------------

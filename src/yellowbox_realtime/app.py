@@ -161,7 +161,8 @@ class Gateway:
         self.webhooks = WebhooksApi(self.broker, self.operations, self.config.webhooks,
                                     self.publish_api.max_payload)
         routes += self.webhooks.routes()
-        self.asgi_app: ASGIApp = asgi_app or create_api(self.stats, routes, self.readiness)
+        self.asgi_app: ASGIApp = asgi_app or create_api(
+            self.stats, routes, self.readiness, self.config.dashboard)
         self.add_sse_snapshot(DASHBOARD, "dashboard_metrics",
                               lambda _who: self.dashboard_metrics())
         if self.operations is not None:

@@ -15,7 +15,10 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from html import unescape
 from typing import Any, Literal
+
+from xyzservices import providers
 
 from .domain.location import MAX_EXTRA_STRING_CHARS, ExtraFieldType, extra_fields_problem
 from .errors import ConfigError
@@ -244,6 +247,57 @@ class OperationsConfig:
             raise ConfigError("operations.utc_offset_h: must be between -12 and 14")
 
 
+# OpenStreetMap's standard tiles, as xyzservices defines the provider; its attribution as
+# plain text (the page shows it as text, never as markup from a config file).
+_OSM = providers.OpenStreetMap.Mapnik
+_OSM_ATTRIBUTION = unescape(re.sub(r"<[^>]*>", "", _OSM.html_attribution))
+_TILE_FIELD = re.compile(r"\{([^{}]*)\}")
+# What Leaflet fills in a tile URL: the tile's zoom and column and row, a subdomain, "@2x"
+# on high-density screens. Anything else (an API key a provider's template names) would be
+# sent as written.
+_TILE_FIELDS = frozenset({"z", "x", "y", "s", "r"})
+MAX_TILE_URL = 2048
+MAX_ATTRIBUTION = 500
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardConfig:
+    """The operations dashboard's map: the tiles it draws riders and fences on.
+
+    The defaults are OpenStreetMap's standard tiles; an empty ``tile_url`` draws them on a
+    plain plot without tiles (nothing fetched from outside the gateway)."""
+
+    tile_url: str = _OSM.url
+    tile_attribution: str = _OSM_ATTRIBUTION
+    tile_max_zoom: int = _OSM.max_zoom
+
+    def __post_init__(self) -> None:
+        url = self.tile_url
+        if len(url) > MAX_TILE_URL:
+            raise ConfigError(f"dashboard.tile_url: longer than {MAX_TILE_URL} characters")
+        if url:
+            if not url.startswith(("https://", "http://")):
+                raise ConfigError(f"dashboard.tile_url: expected an http(s) URL template, "
+                                  f"got {url!r}")
+            fields = set(_TILE_FIELD.findall(url))
+            missing = [f"{{{name}}}" for name in ("z", "x", "y") if name not in fields]
+            if missing:
+                raise ConfigError(f"dashboard.tile_url: the template has no "
+                                  f"{', '.join(missing)} (a tile URL names the tile's zoom, "
+                                  f"column and row as {{z}}/{{x}}/{{y}}), got {url!r}")
+            unknown = sorted(fields - _TILE_FIELDS)
+            if unknown:
+                raise ConfigError(f"dashboard.tile_url: unknown placeholder(s) "
+                                  f"{', '.join(f'{{{n}}}' for n in unknown)} (known: {{z}}, "
+                                  f"{{x}}, {{y}}, {{s}}, {{r}})")
+        if len(self.tile_attribution) > MAX_ATTRIBUTION:
+            raise ConfigError(f"dashboard.tile_attribution: longer than {MAX_ATTRIBUTION} "
+                              "characters")
+        if not 0 <= self.tile_max_zoom <= 24:
+            raise ConfigError(f"dashboard.tile_max_zoom: must be between 0 and 24, "
+                              f"got {self.tile_max_zoom}")
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryConfig:
     """What channels keep for clients that reconnect (SSE ``Last-Event-ID``, Socket.IO
@@ -361,6 +415,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     fleet: FleetConfig = field(default_factory=FleetConfig)
     operations: OperationsConfig = field(default_factory=OperationsConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     api: ApiConfig = field(default_factory=lambda: ApiConfig())
     sse: SseConfig = field(default_factory=lambda: SseConfig())
     outbox: OutboxConfig = field(default_factory=lambda: OutboxConfig())

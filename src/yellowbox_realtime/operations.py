@@ -9,7 +9,8 @@ sees the same events computes the same state.
   stale, offline) and through the geofences (``geofence_event`` enter and exit; entering a
   no-go area is a breach alert), and may start a speeding alert;
 - ``rider_presence`` (internal): riders' connections opening and closing;
-- ``alerts``: new and acknowledged alerts, into the :class:`AlertBook`;
+- ``alerts``: alerts raised (or repeated), acknowledged and resolved, into the
+  :class:`AlertBook`; a stale or offline rider that reports again resolves its own alert;
 - ``expense_updates`` and ``orders``: the back office's changes, into the ledgers; an expense
   that changed tells its rider with a ``notification``;
 - ``geofences``: fences added, replaced and removed (through the HTTP API).
@@ -45,7 +46,7 @@ from .config import FleetConfig, OperationsConfig
 from .core.broker import Broker
 from .core.hub import Hub, Outgoing
 from .domain.alert_rules import SpeedWatch, breach
-from .domain.alerts import Alert, AlertBook, new_alert
+from .domain.alerts import Alert, AlertBook, AlertKind, new_alert
 from .domain.expenses import ExpenseLedger, validate_expense_change
 from .domain.fleet import FleetLimits, FleetState, StatusChange
 from .domain.geo import LatLon
@@ -83,6 +84,7 @@ EXPENSE_EVENT = "expense_status_change"
 ORDER_EVENT = "order_status_change"
 ALERT_EVENT = "alert"
 ACKNOWLEDGED_EVENT = "alert_acknowledged"
+RESOLVED_EVENT = "alert_resolved"
 FLEET_EVENT = "fleet_update"
 DASHBOARD_EVENT = "dashboard_update"
 GEOFENCE_UPDATE = "geofence_update"
@@ -92,8 +94,12 @@ NOTIFICATION_EVENT = "notification"
 # Statuses change within this of their deadline (finer when the deadlines are short, so a
 # rider cannot skip from online to offline between two sweeps).
 SWEEP_INTERVAL_S = 1.0
-# What an alerts snapshot and the expense feed start with.
+# What an alerts snapshot starts with: the unresolved alerts, worst and newest first, then
+# the latest resolved ones; the API serves the rest of the history.
 RECENT_ALERTS = 100
+RECENT_RESOLVED = 20
+# Who resolves an alert that ended on its own (the rider reported again).
+SYSTEM = "system"
 RECENT_EXPENSES = 50
 
 Connections = Callable[[], Mapping[str, int]]
@@ -178,7 +184,8 @@ class Operations:
         self._taps = [
             _Tap(RIDER_LOCATIONS, {LOCATION_EVENT: self._located}),
             _Tap(RIDER_PRESENCE, {PRESENCE_EVENT: self._presence}),
-            _Tap(ALERTS, {ALERT_EVENT: self._alerted, ACKNOWLEDGED_EVENT: self._acknowledged}),
+            _Tap(ALERTS, dict.fromkeys((ALERT_EVENT, ACKNOWLEDGED_EVENT, RESOLVED_EVENT),
+                                       self._alert_changed)),
             _Tap(EXPENSE_UPDATES, {EXPENSE_EVENT: self._expense_changed}),
             _Tap(ORDERS, {ORDER_EVENT: self._order_changed}),
             _Tap(GEOFENCES, {GEOFENCE_UPDATE: self._fence_changed}),
@@ -210,14 +217,21 @@ class Operations:
         text = f"SOS from {who.uid}" + (f": {message}" if message else "")
         alert = new_alert("sos", who.uid, text, now, f"sos:{now!r}",
                           latitude=latitude, longitude=longitude)
-        self._raise(alert)
-        return alert
+        # A repeat SOS answers with the rider's open SOS alert, now counted once more.
+        return self._raise(alert) or alert
 
     async def acknowledge(self, alert_id: str, by: str) -> Alert:
         alert = self.alerts.acknowledge(alert_id, by, self.clock())
         await self.broker.publish(self._alert_channels,
                                   Outgoing(ACKNOWLEDGED_EVENT, (alert.to_wire(),)),
                                   idempotency_key=f"ack:{alert.id}")
+        return alert
+
+    async def resolve(self, alert_id: str, by: str) -> Alert:
+        alert = self.alerts.resolve(alert_id, by, self.clock())
+        await self.broker.publish(self._alert_channels,
+                                  Outgoing(RESOLVED_EVENT, (alert.to_wire(),)),
+                                  idempotency_key=f"resolve:{alert.id}")
         return alert
 
     async def change_expense(self, data: Any, key: str | None) -> tuple[StreamPosition,
@@ -253,7 +267,11 @@ class Operations:
         return {"type": "snapshot", "riders": self.fleet.snapshot(), "at": iso(self.clock())}
 
     def alerts_snapshot(self, _who: Credentials | None = None) -> dict[str, Any]:
-        return {"alerts": [a.to_wire() for a in self.alerts.recent(RECENT_ALERTS)]}
+        unresolved = self.alerts.recent(RECENT_ALERTS, states=("open", "acknowledged"),
+                                        by_severity=True)
+        resolved = self.alerts.recent(RECENT_RESOLVED, states=("resolved",))
+        return {"alerts": [a.to_wire() for a in (*unresolved, *resolved)],
+                "counts": self.alerts.counts()}
 
     def expenses_snapshot(self, _who: Credentials | None = None) -> dict[str, Any]:
         return {"expenses": self.expenses.recent(RECENT_EXPENSES),
@@ -271,7 +289,7 @@ class Operations:
             "expenses": {"pending": self.expenses.pending(),
                          "approvedTotal": self.expenses.approved_total()},
             "revenue": self.orders.revenue(now),
-            "alerts": {"open": self.alerts.open_count()},
+            "alerts": self.alerts.counts(),
             "connections": dict(self.cluster.connections() if self.cluster is not None
                                 else self._connections()),
             "eventsPerSecond": round(self.rate.per_second(now), 1),
@@ -324,11 +342,9 @@ class Operations:
         else:
             self._status_changed(self.fleet.disconnected(rider_id, now))
 
-    def _alerted(self, data: dict[str, Any], _event_id: str) -> None:
-        self.alerts.add(Alert.from_wire(data))
-
-    def _acknowledged(self, data: dict[str, Any], _event_id: str) -> None:
-        self.alerts.apply_acknowledged(Alert.from_wire(data))
+    def _alert_changed(self, data: dict[str, Any], _event_id: str) -> None:
+        # Raised, repeated, acknowledged or resolved: the book merges whatever it is told.
+        self.alerts.apply(Alert.from_wire(data))
 
     def _expense_changed(self, data: dict[str, Any], event_id: str) -> None:
         # Our own endpoint stamps updatedAt; a raw publish through the API may not have it.
@@ -376,7 +392,9 @@ class Operations:
             view = change.view
             where = {"latitude": view.get("latitude"), "longitude": view.get("longitude")}
             cause = f"{change.status}:{view.get('timestamp')}"
-            if change.status == "stale":
+            # Only a rider that was reporting goes stale: one coming back from offline has
+            # reconnected, which ends an alert rather than raising one.
+            if change.status == "stale" and change.previous == "online":
                 self._raise(new_alert("rider_stale", change.rider_id,
                                       f"{change.rider_id} has not reported a position for "
                                       f"{self.fleet_config.stale_after_s:g} s",
@@ -385,11 +403,26 @@ class Operations:
                 self._raise(new_alert("rider_offline", change.rider_id,
                                       f"{change.rider_id} is offline", change.at, cause,
                                       **where))
+            # What the change ends (after what it raised, so a screen never shows a gap):
+            # a fix ends stale and offline, a reconnect without a fix yet (offline -> stale)
+            # ends offline, and offline supersedes stale (one alert for the rider, not two).
+            ended: tuple[AlertKind, ...] = {
+                "online": ("rider_stale", "rider_offline"),
+                "stale": ("rider_offline",) if change.previous == "offline" else (),
+                "offline": ("rider_stale",),
+            }[change.status]
+            for alert in self.alerts.resolve_rider(change.rider_id, ended, SYSTEM, change.at):
+                self._react(self._alert_channels, RESOLVED_EVENT, alert.to_wire(),
+                            key=f"resolve:{alert.id}")
 
-    def _raise(self, alert: Alert) -> None:
-        # In the book at once, so an acknowledgement right after the SOS ack finds it.
-        self.alerts.add(alert)
-        self._react(self._alert_channels, ALERT_EVENT, alert.to_wire(), key=alert.id)
+    def _raise(self, trigger: Alert) -> Alert | None:
+        # In the book at once, so an acknowledgement right after the SOS ack finds it. A
+        # repeat goes out as the alert it updated, keyed by the trigger, so the cluster's
+        # nodes folding in the same trigger publish it once.
+        alert = self.alerts.raised(trigger)
+        if alert is not None:
+            self._react(self._alert_channels, ALERT_EVENT, alert.to_wire(), key=trigger.id)
+        return alert
 
     def _react(self, channels: list[str], event: str, data: dict[str, Any], *,
                key: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import MakeGateway, gateway_config
 from yellowbox_realtime.app import Gateway
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
@@ -60,7 +61,8 @@ def test_every_file_the_page_references_is_in_the_package(name: str) -> None:
 
 @pytest.mark.parametrize("name", FILES)
 def test_nothing_is_fetched_from_outside_the_gateway(name: str) -> None:
-    # Only loopback is reachable where the dashboard runs: no CDN, fonts or map tiles.
+    # Nothing from a CDN or a font service; the map's tiles come from the tile server the
+    # gateway's config names (through settings.json), never from a URL in the page.
     text = (WEB / name).read_text()
     assert [url for url in ANY_URL.findall(text) if url not in NAMESPACES] == []
 
@@ -72,3 +74,25 @@ def test_every_file_of_the_page_ships_in_the_package() -> None:
     left_out = [entry.name for entry in WEB.iterdir() if entry.is_file()
                 and not any(fnmatch(f"web/{entry.name}", pattern) for pattern in patterns)]
     assert left_out == []
+
+
+async def test_leaflet_is_served_from_the_installed_package(gateway: Gateway) -> None:
+    for name, kind in (("leaflet-src.esm.js", "javascript"), ("leaflet.css", "text/css")):
+        asset = await get(gateway, f"/dashboard/vendor/leaflet/{name}")
+        assert asset.status_code == 200, name
+        assert kind in asset.headers["content-type"]
+    assert "export {" in (await get(gateway, "/dashboard/vendor/leaflet/leaflet-src.esm.js")).text
+    missing = await get(gateway, "/dashboard/vendor/leaflet/../../../pyproject.toml")
+    assert missing.status_code == 404
+
+
+async def test_the_settings_name_the_tiles_or_none(make_gateway: MakeGateway) -> None:
+    tiled = await make_gateway(gateway_config(dashboard={
+        "tile_url": "https://tiles.invalid/{z}/{x}/{y}.png", "tile_attribution": "Us",
+        "tile_max_zoom": 17}))
+    settings = await get(tiled, "/dashboard/settings.json")
+    assert settings.status_code == 200
+    assert settings.json() == {"tiles": {"url": "https://tiles.invalid/{z}/{x}/{y}.png",
+                                         "attribution": "Us", "maxZoom": 17}}
+    plain = await make_gateway(gateway_config(dashboard={"tile_url": ""}))
+    assert (await get(plain, "/dashboard/settings.json")).json() == {"tiles": None}

@@ -159,7 +159,11 @@ async def test_acknowledge_says_why_when_the_gateway_refuses(
     gateway.to("alerts").emit("alert_acknowledged", alert(
         1, acknowledged=True, acknowledgedBy="ops-2", acknowledgedAt="2026-11-27T08:01:00.000Z"))
     await expect(item.get_by_role("status")).to_contain_text("Acknowledged by ops-2")
-    await expect(item.get_by_role("button")).to_have_count(0)
+    await expect(item.get_by_role("button", name="Acknowledge")).to_have_count(0)
+    # What is left to do with it is resolving it, which this role may not either.
+    await item.get_by_role("button", name="Resolve").click()
+    await expect(item.get_by_role("alert")).to_contain_text(
+        "Not resolved: role 'operations' may not")
 
 
 async def test_a_lost_stream_resumes_with_what_it_missed_once_and_in_order(

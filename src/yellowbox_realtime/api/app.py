@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from ..config import DashboardConfig
 from ..errors import GatewayError
 from .dashboard import dashboard_routes
 from .errors import handle_exception, handle_http_exception
@@ -24,7 +25,8 @@ async def _always_ready() -> list[str]:
 
 
 def create_api(stats: Stats, routes: Sequence[BaseRoute] = (),
-               ready: Ready = _always_ready) -> Starlette:
+               ready: Ready = _always_ready,
+               dashboard: DashboardConfig | None = None) -> Starlette:
     """``stats`` reports live counts (sessions, sockets) for the health endpoint; ``routes``
     are mounted beside it (the publish API), as is the operations dashboard at
     ``/dashboard/`` (:mod:`.dashboard`). ``/readyz`` answers 503 with ``ready()``'s
@@ -42,7 +44,7 @@ def create_api(stats: Stats, routes: Sequence[BaseRoute] = (),
 
     return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]),
                              Route("/readyz", readyz, methods=["GET"]), *routes,
-                             *dashboard_routes()],
+                             *dashboard_routes(dashboard)],
                      exception_handlers={HTTPException: handle_http_exception,
                                          GatewayError: handle_exception,
                                          Exception: handle_exception})

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..auth.base import Authenticator
 from ..core.policy import Policy
+from ..domain.alerts import ALERT_KINDS, ALERT_STATES, SEVERITIES
 from ..domain.geofence_config import fence_from_data, fence_to_data
 from ..errors import AuthenticationError, PayloadTooLarge, ValidationError
 from ..messages import Credentials
@@ -35,6 +37,32 @@ __all__ = ["OperationsApi"]
 PREFIX = "/api/v1"
 
 Caller = ApiKey | Credentials
+
+
+_T = TypeVar("_T", bound=str)
+
+
+def _who(caller: Caller) -> str:
+    return caller.uid if isinstance(caller, Credentials) else f"api:{caller.name}"
+
+
+def _choices(query: QueryParams, name: str, allowed: tuple[_T, ...]) -> list[_T] | None:
+    """``?kind=sos,speeding`` (or ``?kind=sos&kind=speeding``): the chosen values, or None."""
+    given = [v.strip() for raw in query.getlist(name) for v in raw.split(",") if v.strip()]
+    if not given:
+        return None
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ValidationError(f"{name}: unknown {', '.join(unknown)} (one of "
+                              f"{', '.join(allowed)})")
+    return [v for v in allowed if v in given]
+
+
+def _sort(query: QueryParams) -> str:
+    sort = query.get("sort", "time")
+    if sort not in ("time", "severity"):
+        raise ValidationError("sort: one of time, severity")
+    return sort
 
 
 class OperationsApi:
@@ -55,6 +83,7 @@ class OperationsApi:
             Route(f"{PREFIX}/geofences/{{fence_id}}", self.delete_fence, methods=["DELETE"]),
             Route(f"{PREFIX}/alerts", self.list_alerts, methods=["GET"]),
             Route(f"{PREFIX}/alerts/{{alert_id}}/ack", self.acknowledge, methods=["POST"]),
+            Route(f"{PREFIX}/alerts/{{alert_id}}/resolve", self.resolve, methods=["POST"]),
             Route(f"{PREFIX}/expenses", self.change_expense, methods=["POST"]),
             Route(f"{PREFIX}/orders", self.change_order, methods=["POST"]),
             Route(f"{PREFIX}/fleet", self.fleet, methods=["GET"]),
@@ -87,15 +116,28 @@ class OperationsApi:
 
     async def list_alerts(self, request: Request) -> JSONResponse:
         await self._read(request, ALERTS, "alerts")
-        open_only = request.query_params.get("open", "false").lower() in ("true", "1")
-        limit = parse_limit(request.query_params.get("limit"))
-        alerts = self.operations.alerts.recent(limit, open_only=open_only)
-        return JSONResponse({"alerts": [a.to_wire() for a in alerts]})
+        query = request.query_params
+        open_only = query.get("open", "false").lower() in ("true", "1")
+        limit = parse_limit(query.get("limit"))
+        alerts = self.operations.alerts.recent(
+            limit, open_only=open_only,
+            states=_choices(query, "state", ALERT_STATES),
+            kinds=_choices(query, "kind", ALERT_KINDS),
+            severities=_choices(query, "severity", SEVERITIES),
+            by_severity=_sort(query) == "severity")
+        return JSONResponse({"alerts": [a.to_wire() for a in alerts],
+                             "counts": self.operations.alerts.counts()})
 
     async def acknowledge(self, request: Request) -> JSONResponse:
         caller = await self._change(request, "acknowledge_alert", "alerts", ALERTS)
-        by = caller.uid if isinstance(caller, Credentials) else f"api:{caller.name}"
-        alert = await self.operations.acknowledge(request.path_params["alert_id"], by)
+        alert = await self.operations.acknowledge(request.path_params["alert_id"],
+                                                  _who(caller))
+        return JSONResponse({"alert": alert.to_wire()})
+
+    async def resolve(self, request: Request) -> JSONResponse:
+        # Whoever may acknowledge an alert may close it.
+        caller = await self._change(request, "acknowledge_alert", "alerts", ALERTS)
+        alert = await self.operations.resolve(request.path_params["alert_id"], _who(caller))
         return JSONResponse({"alert": alert.to_wire()})
 
     async def change_expense(self, request: Request) -> JSONResponse:

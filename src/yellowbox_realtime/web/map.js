@@ -70,9 +70,18 @@ function scaleLength(max) {
 }
 
 export class FleetMap {
-  /** @param {SVGSVGElement} root */
-  constructor(root) {
+  /**
+   * @param {SVGSVGElement} root
+   * @param {{onSelect?: (riderId: string) => void}} options called when a rider is clicked
+   */
+  constructor(root, {onSelect} = {}) {
     this.root = root;
+    const select = (event) => {
+      const node = event.target.closest?.(".rider");
+      if (node) onSelect?.(node.dataset.riderId);
+    };
+    root.addEventListener("click", select);
+    root.addEventListener("keydown", (event) => { if (event.key === "Enter") select(event); });
     this.fences = new Map();
     this.riders = new Map();
     this.riderNodes = new Map();
