@@ -1,0 +1,151 @@
+"""Resource subscriptions: bounded ``subscriptions/listen`` streams, and the changes that
+wake them.
+
+A stream (MCP 2026-07-28: one long-lived request whose response carries the events) may
+watch at most ``max_resources_per_subscription`` of our resources, each of which the caller
+may read; a user or API key holds at most ``max_subscriptions_per_user`` streams, each also
+one of the user's ``[limits]`` connections, and the gateway at most ``max_subscriptions``.
+
+:class:`ResourceWatch` listens on the hub to the channels that drive the dashboard (rider
+locations and presence, alerts, expenses, orders) and marks the resources they change, but
+only those some stream watches; at most once per ``update_interval_s`` each marked resource
+goes out as one ``notifications/resources/updated``, however many events changed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from mcp.server.context import ServerRequestContext
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ResourceUpdated
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, SubscriptionsListenRequestParams, SubscriptionsListenResult
+
+from ..config import McpConfig
+from ..core.hub import Hub, Outgoing
+from ..errors import GatewayError
+from ..messages import Credentials
+from ..operations import ALERTS, EXPENSE_UPDATES, ORDERS, RIDER_LOCATIONS, RIDER_PRESENCE
+from ..server.limits import ClientLimits
+from .access import LIMITED, REFUSED, Access, caller_of, describe, principal
+from .resources import ALERTS_URI, DASHBOARD_URI, FLEET_URI, guard, rider_uri
+
+__all__ = ["BoundedListen", "ResourceWatch"]
+
+_CHANGES: Mapping[str, tuple[str, ...]] = {
+    RIDER_LOCATIONS: (FLEET_URI, DASHBOARD_URI),
+    RIDER_PRESENCE: (FLEET_URI, DASHBOARD_URI),
+    ALERTS: (ALERTS_URI, DASHBOARD_URI, FLEET_URI),
+    EXPENSE_UPDATES: (DASHBOARD_URI,),
+    ORDERS: (DASHBOARD_URI,),
+}
+
+
+class ResourceWatch:
+    def __init__(self, hub: Hub, bus: InMemorySubscriptionBus, interval_s: float) -> None:
+        self.hub = hub
+        self.bus = bus
+        self.interval_s = interval_s
+        # How many open streams watch each URI: only these are ever marked.
+        self.watched: Counter[str] = Counter()
+        self._dirty: set[str] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
+        self._listeners = {channel: self._listener(uris) for channel, uris in _CHANGES.items()}
+
+    def start(self) -> None:
+        for channel, listener in self._listeners.items():
+            self.hub.listen(channel, listener)
+
+    async def close(self) -> None:
+        for channel, listener in self._listeners.items():
+            self.hub.unlisten(channel, listener)
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in list(self._flushing):
+            task.cancel()
+        await asyncio.gather(*self._flushing, return_exceptions=True)
+
+    def _listener(self, uris: tuple[str, ...]) -> Any:
+        def changed(message: Outgoing) -> None:
+            if not self.watched:
+                return
+            for uri in uris:
+                if uri in self.watched:
+                    self._mark(uri)
+            data = message.args[0] if message.args else None
+            rider = data.get("riderId") if isinstance(data, dict) else None
+            if rider is not None and rider_uri(str(rider)) in self.watched:
+                self._mark(rider_uri(str(rider)))
+
+        return changed
+
+    def _mark(self, uri: str) -> None:
+        self._dirty.add(uri)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.interval_s, self._flush)
+
+    def _flush(self) -> None:
+        self._timer = None
+        dirty, self._dirty = self._dirty, set()
+        task = asyncio.get_running_loop().create_task(self._publish(dirty))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _publish(self, uris: set[str]) -> None:
+        for uri in uris:
+            await self.bus.publish(ResourceUpdated(uri=uri))
+
+
+class BoundedListen:
+    """The SDK's listen handler behind our checks and counts."""
+
+    def __init__(self, bus: InMemorySubscriptionBus, watch: ResourceWatch, access: Access,
+                 limits: ClientLimits, config: McpConfig) -> None:
+        self.inner = ListenHandler(bus, max_subscriptions=config.max_subscriptions)
+        self.watch = watch
+        self.access = access
+        self.limits = limits
+        self.config = config
+        self.streams: Counter[str] = Counter()
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any],
+                       params: SubscriptionsListenRequestParams) -> SubscriptionsListenResult:
+        caller = caller_of(ctx.request)
+        uris = list(dict.fromkeys(params.notifications.resource_subscriptions or ()))
+        if len(uris) > self.config.max_resources_per_subscription:
+            raise MCPError(INVALID_PARAMS, f"at most {self.config.max_resources_per_subscription}"
+                           f" resources per subscription, not {len(uris)}")
+        for uri in uris:
+            needs = guard(uri)
+            if needs is None:
+                raise MCPError(INVALID_PARAMS, f"unknown resource {uri[:200]!r}")
+            try:
+                self.access.check_read(caller, *needs)
+            except GatewayError as exc:
+                raise MCPError(REFUSED, describe(exc)) from exc
+        who = principal(caller)
+        if self.streams[who] >= self.config.max_subscriptions_per_user:
+            raise MCPError(LIMITED, f"too_many_subscriptions: {who} already has "
+                           f"{self.streams[who]} subscription streams open")
+        uid = caller.uid if isinstance(caller, Credentials) else None
+        if uid is not None:
+            try:
+                self.limits.open_user(uid)
+            except GatewayError as exc:
+                raise MCPError(LIMITED, describe(exc)) from exc
+        self.streams[who] += 1
+        self.watch.watched.update(uris)
+        try:
+            return await self.inner(ctx, params)
+        finally:
+            self.watch.watched.subtract(uris)
+            self.watch.watched += Counter()  # drops the URIs nobody watches any more
+            self.streams[who] -= 1
+            if not self.streams[who]:
+                del self.streams[who]
+            if uid is not None:
+                self.limits.close_user(uid)
