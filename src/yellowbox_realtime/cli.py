@@ -24,6 +24,7 @@ from .logs import configure as configure_logging
 log = logging.getLogger("yellowbox_realtime")
 
 DEFAULT_URL = "http://127.0.0.1:3001"
+MCP_TOKEN_ENV = "YELLOWBOX_TOKEN"
 # The simulator stays within what a gateway with default settings accepts.
 MAX_SIMULATED_RATE = RidersConfig().location_rate_per_s
 
@@ -74,6 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                           help="do not put the demo's geofences on the gateway")
     simulate.add_argument("--config", type=Path, help="TOML configuration file")
 
+    mcp = commands.add_parser(
+        "mcp", help="an MCP server on stdio for desktop assistants, relayed to a gateway's "
+                    "/mcp; the credential comes from YELLOWBOX_TOKEN (an ID token or an API "
+                    "key), never the command line")
+    mcp.add_argument("--url", default=DEFAULT_URL, help=f"the gateway (default {DEFAULT_URL})")
+
     outbox = commands.add_parser(
         "outbox", help="look at and act on the outbox's queue (works on its SQLite file)")
     outbox.add_argument("--config", type=Path, help="TOML configuration file")
@@ -91,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "api-key":
         return _api_key(args)
+    if args.command == "mcp":
+        return _mcp(args)
     try:
         config = load_config(args)
     except ConfigError as exc:
@@ -120,6 +129,23 @@ def load_config(args: argparse.Namespace) -> Config:
         if value is not None:
             overrides.setdefault("server", {})[key] = value
     return Config.from_sources(file_data, os.environ, overrides)
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    token = os.environ.get(MCP_TOKEN_ENV, "").strip()
+    if not token:
+        print(f"set {MCP_TOKEN_ENV} to an ID token or an API key for the gateway",
+              file=sys.stderr)
+        return 2
+    try:
+        from .assistant.stdio import relay
+    except ImportError as exc:
+        print(f"{exc}: pip install 'yellowbox-realtime[mcp]'", file=sys.stderr)
+        return 2
+    # stdout is the protocol's: every log line goes to stderr.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    asyncio.run(relay(args.url.rstrip("/") + "/mcp", {"Authorization": f"Bearer {token}"}))
+    return 0
 
 
 def _dev_secret(config: Config) -> str:

@@ -23,7 +23,11 @@ from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp_types import SubscriptionsListenRequestParams
+from mcp_types import (
+    SubscribeRequestParams,
+    SubscriptionsListenRequestParams,
+    UnsubscribeRequestParams,
+)
 from starlette.datastructures import Headers
 
 from ..api.publish import PublishApi
@@ -35,7 +39,7 @@ from ..server.asgi import Receive, Scope, Send
 from .access import SCOPE_KEY, Access, principal
 from .resources import ReadGuard, register_prompts, register_resources
 from .tools import Services, register_tools
-from .updates import BoundedListen, ResourceWatch
+from .updates import BoundedListen, LegacySubscriptions, ResourceWatch
 
 __all__ = ["MCP_PATH", "McpEndpoint"]
 
@@ -76,11 +80,17 @@ class McpEndpoint:
         register_tools(self.server, Services(operations, publish, access, publish.max_payload))
         register_resources(self.server, operations)
         register_prompts(self.server)
-        self.watch = ResourceWatch(hub, self.bus, config.update_interval_s)
+        self.watch = ResourceWatch(hub, self.bus, config.update_interval_s, config.max_sessions)
         self.listen = BoundedListen(self.bus, self.watch, access, access.limits, config)
-        lowlevel = self.server._lowlevel_server  # the one handler MCPServer has no option for
+        # MCPServer has no option for these handlers: they go on its lowlevel server.
+        lowlevel = self.server._lowlevel_server
         lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams,
                                      self.listen)
+        legacy = LegacySubscriptions(self.watch, access, config)
+        lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams,
+                                     legacy.subscribe)
+        lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams,
+                                     legacy.unsubscribe)
         self.sessions = _SessionsPerOwner(
             lowlevel, session_idle_timeout=config.session_idle_timeout_s,
             max_request_body_size=max_body_bytes, max_sessions=config.max_sessions,

@@ -15,15 +15,26 @@ goes out as one ``notifications/resources/updated``, however many events changed
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from mcp.server.context import ServerRequestContext
+from mcp.server.session import ServerSession
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ResourceUpdated
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, SubscriptionsListenRequestParams, SubscriptionsListenResult
+from mcp_types import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    EmptyResult,
+    SubscribeRequestParams,
+    SubscriptionsListenRequestParams,
+    SubscriptionsListenResult,
+    UnsubscribeRequestParams,
+)
 
+from ..api.operations import Caller
 from ..config import McpConfig
 from ..core.hub import Hub, Outgoing
 from ..errors import GatewayError
@@ -33,7 +44,7 @@ from ..server.limits import ClientLimits
 from .access import LIMITED, REFUSED, Access, caller_of, describe, principal
 from .resources import ALERTS_URI, DASHBOARD_URI, FLEET_URI, guard, rider_uri
 
-__all__ = ["BoundedListen", "ResourceWatch"]
+__all__ = ["BoundedListen", "LegacySubscriptions", "ResourceWatch"]
 
 _CHANGES: Mapping[str, tuple[str, ...]] = {
     RIDER_LOCATIONS: (FLEET_URI, DASHBOARD_URI),
@@ -45,12 +56,19 @@ _CHANGES: Mapping[str, tuple[str, ...]] = {
 
 
 class ResourceWatch:
-    def __init__(self, hub: Hub, bus: InMemorySubscriptionBus, interval_s: float) -> None:
+    def __init__(self, hub: Hub, bus: InMemorySubscriptionBus, interval_s: float,
+                 max_sessions: int) -> None:
         self.hub = hub
         self.bus = bus
         self.interval_s = interval_s
-        # How many open streams watch each URI: only these are ever marked.
+        # How many open streams and sessions watch each URI: only these are ever marked.
         self.watched: Counter[str] = Counter()
+        # Handshake-era sessions' resources/subscribe, by session id: the session to notify
+        # (any of its request sessions reaches its standalone stream) and what it watches.
+        # A session that ended is dropped when a notification to it fails, or as the oldest
+        # beyond max_sessions.
+        self.sessions: OrderedDict[str, tuple[ServerSession, set[str]]] = OrderedDict()
+        self.max_sessions = max_sessions
         self._dirty: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
@@ -98,6 +116,83 @@ class ResourceWatch:
     async def _publish(self, uris: set[str]) -> None:
         for uri in uris:
             await self.bus.publish(ResourceUpdated(uri=uri))
+        for session_id, (session, watched) in list(self.sessions.items()):
+            for uri in uris & watched:
+                try:
+                    await session.send_resource_updated(uri)
+                except Exception:
+                    self.unwatch(session_id)
+                    break
+
+    def watch_session(self, session_id: str, session: ServerSession, uri: str,
+                      most: int) -> None:
+        _, watched = self.sessions.pop(session_id, (session, set()))
+        self.sessions[session_id] = (session, watched)
+        if len(self.sessions) > self.max_sessions:
+            self.unwatch(next(iter(self.sessions)))
+        if uri in watched:
+            return
+        if len(watched) >= most:
+            raise MCPError(LIMITED, f"too_many_subscriptions: at most {most} resources per "
+                           "session")
+        watched.add(uri)
+        self.watched[uri] += 1
+
+    def unwatch_session(self, session_id: str, uri: str) -> None:
+        _, watched = self.sessions.get(session_id, (None, set()))
+        if uri in watched:
+            watched.discard(uri)
+            self.forget({uri})
+
+    def unwatch(self, session_id: str) -> None:
+        _, watched = self.sessions.pop(session_id, (None, set()))
+        self.forget(watched)
+
+    def forget(self, uris: set[str]) -> None:
+        self.watched.subtract(uris)
+        self.watched += Counter()
+
+
+class LegacySubscriptions:
+    """``resources/subscribe`` and ``unsubscribe`` for handshake-era clients (desktop
+    assistants over the stdio relay): the same checks, at most
+    ``max_resources_per_subscription`` resources per session."""
+
+    def __init__(self, watch: ResourceWatch, access: Access, config: McpConfig) -> None:
+        self.watch = watch
+        self.access = access
+        self.config = config
+
+    async def subscribe(self, ctx: ServerRequestContext[Any, Any],
+                        params: SubscribeRequestParams) -> EmptyResult:
+        uri = str(params.uri)
+        _check_readable(self.access, caller_of(ctx.request), uri)
+        self.watch.watch_session(_session_id(ctx), ctx.session, uri,
+                                 self.config.max_resources_per_subscription)
+        return EmptyResult()
+
+    async def unsubscribe(self, ctx: ServerRequestContext[Any, Any],
+                          params: UnsubscribeRequestParams) -> EmptyResult:
+        self.watch.unwatch_session(_session_id(ctx), str(params.uri))
+        return EmptyResult()
+
+
+def _session_id(ctx: ServerRequestContext[Any, Any]) -> str:
+    headers = getattr(ctx.request, "headers", None)
+    session_id = headers.get(MCP_SESSION_ID_HEADER) if headers is not None else None
+    if not session_id:
+        raise MCPError(INVALID_REQUEST, "resources/subscribe needs a session (Mcp-Session-Id)")
+    return str(session_id)
+
+
+def _check_readable(access: Access, caller: Caller, uri: str) -> None:
+    needs = guard(uri)
+    if needs is None:
+        raise MCPError(INVALID_PARAMS, f"unknown resource {uri[:200]!r}")
+    try:
+        access.check_read(caller, *needs)
+    except GatewayError as exc:
+        raise MCPError(REFUSED, describe(exc)) from exc
 
 
 class BoundedListen:
@@ -120,13 +215,7 @@ class BoundedListen:
             raise MCPError(INVALID_PARAMS, f"at most {self.config.max_resources_per_subscription}"
                            f" resources per subscription, not {len(uris)}")
         for uri in uris:
-            needs = guard(uri)
-            if needs is None:
-                raise MCPError(INVALID_PARAMS, f"unknown resource {uri[:200]!r}")
-            try:
-                self.access.check_read(caller, *needs)
-            except GatewayError as exc:
-                raise MCPError(REFUSED, describe(exc)) from exc
+            _check_readable(self.access, caller, uri)
         who = principal(caller)
         if self.streams[who] >= self.config.max_subscriptions_per_user:
             raise MCPError(LIMITED, f"too_many_subscriptions: {who} already has "
@@ -142,8 +231,7 @@ class BoundedListen:
         try:
             return await self.inner(ctx, params)
         finally:
-            self.watch.watched.subtract(uris)
-            self.watch.watched += Counter()  # drops the URIs nobody watches any more
+            self.watch.forget(set(uris))
             self.streams[who] -= 1
             if not self.streams[who]:
                 del self.streams[who]
