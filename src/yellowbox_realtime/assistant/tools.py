@@ -213,8 +213,8 @@ def register_tools(mcp: MCPServer[Any], s: Services) -> None:
     @mcp.tool(title="Add or replace a geofence")
     @gateway_errors
     async def put_geofence(ctx: Context, fence: dict[str, Any]) -> GeofencePut:
-        """Add or replace a geofence: {id, name, kind: zone | no_go, circle: {latitude,
-        longitude, radiusM} | polygon: [[latitude, longitude], ...]}."""
+        """Add or replace a geofence: {id, name, kind (zone, depot, no_go), and circle:
+        {latitude, longitude, radius (metres)} or polygon: [{latitude, longitude}, ...]}."""
         access.check_change(caller_of(ctx.request_context.request), "manage_geofences",
                             "geofences", GEOFENCES)
         parsed = fence_from_data(fence)
@@ -233,8 +233,9 @@ def register_tools(mcp: MCPServer[Any], s: Services) -> None:
     @mcp.tool(title="Change an expense's status")
     @gateway_errors
     async def change_expense_status(ctx: Context, expense: dict[str, Any]) -> Change:
-        """Approve or reject an expense, as the back office does: {id, riderId, status:
-        pending | approved | rejected, amount, currency, ...}; the rider is notified."""
+        """Change an expense's status as the back office does: {expenseId, status
+        (submitted, pending, approved, rejected, paid), amount, currency?, riderId?,
+        description?}; the rider is notified."""
         access.check_change(caller_of(ctx.request_context.request), "expense_status_change",
                             "publish", EXPENSE_UPDATES)
         position, change = await ops.change_expense(expense, None)
@@ -243,8 +244,8 @@ def register_tools(mcp: MCPServer[Any], s: Services) -> None:
     @mcp.tool(title="Change an order's status")
     @gateway_errors
     async def change_order_status(ctx: Context, order: dict[str, Any]) -> Change:
-        """Move an order along (created, assigned, picked_up, delivered, cancelled ...):
-        {id, status, amount, currency, riderId?}."""
+        """Change an order's status: {orderId, status (created, assigned, picked_up,
+        delivered, cancelled), amount, currency?, riderId?}."""
         access.check_change(caller_of(ctx.request_context.request), "order_status_change",
                             "publish", ORDERS)
         position, change = await ops.change_order(order, None)
