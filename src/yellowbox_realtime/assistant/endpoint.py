@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
@@ -52,11 +53,14 @@ INSTRUCTIONS = (
 
 
 class _SessionsPerOwner(StreamableHTTPSessionManager):
-    """The SDK's session manager, with sessions also bounded per owner."""
+    """The SDK's session manager, with sessions also bounded per owner, and told to
+    ``ended`` when one ends (DELETE, idle timeout, crash) so its subscriptions go too."""
 
-    def __init__(self, *args: Any, per_owner: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, per_owner: int, ended: Callable[[str], None],
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.per_owner = per_owner
+        self.ended = ended
 
     def _admit_session(self, requestor: AuthorizationContext | None
                        ) -> StreamableHTTPServerTransport | None:
@@ -64,6 +68,11 @@ class _SessionsPerOwner(StreamableHTTPSessionManager):
         if owned >= self.per_owner:
             return None  # answered 503 "Too many open sessions", as at the overall limit
         return super()._admit_session(requestor)
+
+    async def _discard_session(self, session_id: str,
+                               transport: StreamableHTTPServerTransport) -> None:
+        self.ended(session_id)
+        await super()._discard_session(session_id, transport)
 
 
 class McpEndpoint:
@@ -94,7 +103,7 @@ class McpEndpoint:
         self.sessions = _SessionsPerOwner(
             lowlevel, session_idle_timeout=config.session_idle_timeout_s,
             max_request_body_size=max_body_bytes, max_sessions=config.max_sessions,
-            per_owner=config.max_sessions_per_user,
+            per_owner=config.max_sessions_per_user, ended=self.watch.unwatch,
             # Every request carries a credential a rebinding page cannot have, so the Host
             # and Origin checks (the SDK's DNS rebinding guard) would add nothing.
             security_settings=TransportSecuritySettings(

@@ -16,6 +16,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.shared.exceptions import MCPError
 
+from ..api.validation import check_uid
 from ..errors import GatewayError
 from ..operations import ALERTS, DASHBOARD, FLEET, Operations
 from .access import REFUSED, Access, caller_of, describe
@@ -38,13 +39,22 @@ def rider_uri(rider_id: str) -> str:
 def guard(uri: str) -> tuple[str, str] | None:
     """The channel a reader must be allowed to subscribe to (an API key: the scope it needs)
     to read ``uri``; None for a URI that is none of ours."""
-    if uri == FLEET_URI or (uri.startswith(RIDER_PREFIX) and len(uri) > len(RIDER_PREFIX)):
+    if uri == FLEET_URI or (uri.startswith(RIDER_PREFIX)
+                            and _is_uid(uri.removeprefix(RIDER_PREFIX))):
         return FLEET, "read"
     if uri == ALERTS_URI:
         return ALERTS, "alerts"
     if uri == DASHBOARD_URI:
         return DASHBOARD, "read"
     return None
+
+
+def _is_uid(text: str) -> bool:
+    try:
+        check_uid(text)
+    except GatewayError:
+        return False
+    return True
 
 
 class ReadGuard:

@@ -19,6 +19,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
 from mcp.server.context import ServerRequestContext
 from mcp.server.session import ServerSession
 from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
@@ -45,6 +46,9 @@ from .access import LIMITED, REFUSED, Access, caller_of, describe, principal
 from .resources import ALERTS_URI, DASHBOARD_URI, FLEET_URI, guard, rider_uri
 
 __all__ = ["BoundedListen", "LegacySubscriptions", "ResourceWatch"]
+
+# How long one notification to a handshake-era session may wait for room in its stream.
+SEND_TIMEOUT_S = 5.0
 
 _CHANGES: Mapping[str, tuple[str, ...]] = {
     RIDER_LOCATIONS: (FLEET_URI, DASHBOARD_URI),
@@ -119,7 +123,10 @@ class ResourceWatch:
         for session_id, (session, watched) in list(self.sessions.items()):
             for uri in uris & watched:
                 try:
-                    await session.send_resource_updated(uri)
+                    # A client that stopped reading its stream fills the session's
+                    # buffer; it loses its subscriptions rather than hold up the rest.
+                    with anyio.fail_after(SEND_TIMEOUT_S):
+                        await session.send_resource_updated(uri)
                 except Exception:
                     self.unwatch(session_id)
                     break
