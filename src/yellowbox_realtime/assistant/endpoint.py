@@ -38,7 +38,7 @@ from ..errors import AuthBackendUnavailable, AuthenticationError, GatewayError
 from ..operations import Operations
 from ..server.asgi import Receive, Scope, Send
 from .access import SCOPE_KEY, Access, principal
-from .resources import ReadGuard, register_prompts, register_resources
+from .resources import PromptArguments, ReadGuard, register_prompts, register_resources
 from .tools import Services, register_tools
 from .updates import BoundedListen, LegacySubscriptions, ResourceWatch
 
@@ -85,7 +85,7 @@ class McpEndpoint:
             "yellowbox-realtime", title="Yellow Box Realtime",
             version=version("yellowbox-realtime"),
             instructions=INSTRUCTIONS, subscriptions=self.bus, log_level="WARNING",
-            middleware=[ReadGuard(access)])
+            middleware=[ReadGuard(access), PromptArguments()])
         register_tools(self.server, Services(operations, publish, access, publish.max_payload))
         register_resources(self.server, operations)
         register_prompts(self.server)

@@ -15,14 +15,15 @@ from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
 from ..api.validation import check_uid
 from ..errors import GatewayError
 from ..operations import ALERTS, DASHBOARD, FLEET, Operations
 from .access import REFUSED, Access, caller_of, describe
 
-__all__ = ["ALERTS_URI", "DASHBOARD_URI", "FLEET_URI", "RIDER_PREFIX", "ReadGuard", "guard",
-           "register_prompts", "register_resources", "rider_uri"]
+__all__ = ["ALERTS_URI", "DASHBOARD_URI", "FLEET_URI", "RIDER_PREFIX", "PromptArguments",
+           "ReadGuard", "guard", "register_prompts", "register_resources", "rider_uri"]
 
 FLEET_URI = "yellowbox://fleet"
 ALERTS_URI = "yellowbox://alerts/open"
@@ -73,6 +74,19 @@ class ReadGuard:
                 except GatewayError as exc:
                     raise MCPError(REFUSED, describe(exc)) from exc
         return await call_next(ctx)
+
+
+class PromptArguments:
+    """Middleware: a prompt asked for without its required arguments is the caller's error
+    (invalid params, saying which), not the server's (the SDK's internal error)."""
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        if ctx.method != "prompts/get":
+            return await call_next(ctx)
+        try:
+            return await call_next(ctx)
+        except ValueError as exc:
+            raise MCPError(INVALID_PARAMS, str(exc)[:500]) from exc
 
 
 def register_resources(mcp: MCPServer[Any], ops: Operations) -> None:
