@@ -5,6 +5,11 @@ stdout. This relay is such a subprocess: it passes each message, unchanged, to t
 gateway's streamable HTTP endpoint with the configured credential, and each answer and
 notification back. So there is one MCP server, the gateway's, with one set of tools and one
 policy; the relay holds no state beyond the SDK's transports.
+
+Both dialects pass: a handshake-era client's (``initialize``, then a session), and a
+2026-07-28 client's stateless requests, to which the relay adds the routing headers
+(``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``) that streamable HTTP carries beside
+each such request's body and stdio has no room for.
 """
 
 from __future__ import annotations
@@ -17,7 +22,15 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server.stdio import stdio_server
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared._stream_protocols import ReadStream, WriteStream
-from mcp.shared.message import SessionMessage
+from mcp.shared.inbound import (
+    MCP_METHOD_HEADER,
+    MCP_NAME_HEADER,
+    MCP_PROTOCOL_VERSION_HEADER,
+    NAME_BEARING_METHODS,
+    encode_header_value,
+)
+from mcp.shared.message import ClientMessageMetadata, SessionMessage
+from mcp_types import PROTOCOL_VERSION_META_KEY, JSONRPCRequest
 
 __all__ = ["relay"]
 
@@ -47,4 +60,24 @@ async def _pump(source: ReadStream[SessionMessage | Exception],
             # (401, 429): said on stderr, the assistant's log; the relay carries on.
             log.warning("from the %s: %s", name, item)
             continue
+        headers = routing_headers(item.message)
+        if headers:
+            item = SessionMessage(item.message, ClientMessageMetadata(headers=headers))
         await sink.send(item)
+
+
+def routing_headers(message: object) -> dict[str, str]:
+    """The headers a 2026-07-28 request travels with over HTTP (none for anything else:
+    a handshake-era session's version header is the transport's own)."""
+    if not isinstance(message, JSONRPCRequest) or not isinstance(message.params, dict):
+        return {}
+    meta = message.params.get("_meta")
+    version = meta.get(PROTOCOL_VERSION_META_KEY) if isinstance(meta, dict) else None
+    if not isinstance(version, str):
+        return {}
+    headers = {MCP_PROTOCOL_VERSION_HEADER: version, MCP_METHOD_HEADER: message.method}
+    name_key = NAME_BEARING_METHODS.get(message.method)
+    name = message.params.get(name_key) if name_key is not None else None
+    if isinstance(name, str):
+        headers[MCP_NAME_HEADER] = encode_header_value(name)
+    return headers
