@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import socketio
 from mcp.client.session import ClientSession, MessageHandlerFnT
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
@@ -25,6 +27,7 @@ from tests.processes import GatewayProcess, start_gateway, write_config
 from yellowbox_realtime.api.keys import hash_key
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.auth.dev import mint_dev_token
+from yellowbox_realtime.cli import MCP_TOKEN_ENV
 
 # A key an assistant might be given: everything but the outbox.
 ASSISTANT_KEY = "ybrt_test-assistant-key-0123456789"
@@ -86,10 +89,37 @@ async def open_session(url: str, credential: str, *, handshake: bool = False,
         yield client
 
 
+@asynccontextmanager
+async def open_stdio_session(url: str, credential: str, *, handshake: bool = False,
+                             message_handler: MessageHandlerFnT | None = None,
+                             ) -> AsyncIterator[ClientSession]:
+    """The same through ``yellowbox-realtime mcp`` (the stdio relay a desktop assistant
+    starts), with the credential in its environment."""
+    relay = StdioServerParameters(
+        command=sys.executable, args=["-m", "yellowbox_realtime.cli", "mcp", "--url", url],
+        env={MCP_TOKEN_ENV: credential})
+    async with (stdio_client(relay) as (read, write),
+                ClientSession(read, write, read_timeout_seconds=15,
+                              message_handler=message_handler) as client):
+        if handshake:
+            await client.initialize()
+        else:
+            await client.discover()
+        yield client
+
+
 @pytest.fixture
 def session(served: GatewayProcess) -> Session:
     """:func:`open_session` on ``served``."""
     return partial(open_session, served.url)
+
+
+@pytest.fixture(params=["http", "stdio"])
+def any_session(request: pytest.FixtureRequest, served: GatewayProcess) -> Session:
+    """:func:`open_session` or :func:`open_stdio_session` on ``served``: each test that
+    takes it runs over both transports."""
+    opener = open_session if request.param == "http" else open_stdio_session
+    return partial(opener, served.url)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Every tool, called through the official SDK's streamable HTTP client on a real ``serve``:
-typed results, the same policy as every other door, errors an assistant can read."""
+"""Every tool, called through the official SDK's clients on a real ``serve``, over
+streamable HTTP and through the stdio relay: typed results, the same policy as every other
+door, errors an assistant can read."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ async def refusal(client: ClientSession, name: str, **arguments: Any) -> str:
     return text.text
 
 
-async def test_every_tool_is_listed_with_input_and_output_schemas(session: Session) -> None:
-    async with session(token("ops-1")) as client:
+async def test_every_tool_is_listed_with_input_and_output_schemas(any_session: Session) -> None:
+    async with any_session(token("ops-1")) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(tools) == TOOLS
     for tool in tools.values():
@@ -50,9 +51,9 @@ async def test_every_tool_is_listed_with_input_and_output_schemas(session: Sessi
     assert tools["riders_near"].input_schema["properties"]["latitude"]["maximum"] == 90
 
 
-async def test_the_fleet_tools_see_a_rider_move(session: Session, rider: Rider) -> None:
+async def test_the_fleet_tools_see_a_rider_move(any_session: Session, rider: Rider) -> None:
     await rider.move(*MARINA)
-    async with session(token("ops-1")) as client:
+    async with any_session(token("ops-1")) as client:
         overview = await call(client, "fleet_overview")
         assert overview["riders"]["online"] == 1
         status = (await call(client, "rider_status", rider_id="rider-1"))["rider"]
@@ -70,11 +71,11 @@ async def test_the_fleet_tools_see_a_rider_move(session: Session, rider: Rider) 
         assert far == {"riders": [], "count": 0}
 
 
-async def test_geofences_are_put_listed_queried_and_deleted(session: Session,
+async def test_geofences_are_put_listed_queried_and_deleted(any_session: Session,
                                                              rider: Rider) -> None:
     fence = {"id": "marina", "name": "Dubai Marina", "kind": "zone",
              "circle": {"latitude": MARINA[0], "longitude": MARINA[1], "radius": 800}}
-    async with session(token("ops-1")) as client:
+    async with any_session(token("ops-1")) as client:
         put = await call(client, "put_geofence", fence=fence)
         assert put["created"] is True
         assert put["fence"]["id"] == "marina"
@@ -96,10 +97,10 @@ async def test_geofences_are_put_listed_queried_and_deleted(session: Session,
         assert "not_found" in await refusal(client, "delete_geofence", fence_id="marina")
 
 
-async def test_alerts_are_filtered_and_acknowledged(session: Session, rider: Rider) -> None:
+async def test_alerts_are_filtered_and_acknowledged(any_session: Session, rider: Rider) -> None:
     await rider.move(*MARINA)
     sos = await rider.sos(*MARINA)
-    async with session(token("ops-1")) as client:
+    async with any_session(token("ops-1")) as client:
         alerts = (await call(client, "open_alerts", kind="sos"))["alerts"]
         assert [a["id"] for a in alerts] == [sos["alertId"]]
         assert (await call(client, "open_alerts", kind="speeding"))["alerts"] == []
@@ -114,8 +115,8 @@ async def test_alerts_are_filtered_and_acknowledged(session: Session, rider: Rid
         assert "not_found" in await refusal(client, "acknowledge_alert", alert_id="al_nope")
 
 
-async def test_the_back_office_changes_expenses_and_orders(session: Session) -> None:
-    async with session(token("fin-1", "finance")) as client:
+async def test_the_back_office_changes_expenses_and_orders(any_session: Session) -> None:
+    async with any_session(token("fin-1", "finance")) as client:
         expense = await call(client, "change_expense_status", expense={
             "expenseId": "exp-1", "status": "approved", "amount": 42.5, "riderId": "rider-1"})
         assert (expense["change"]["expenseId"], expense["change"]["status"]) == (
@@ -129,13 +130,13 @@ async def test_the_back_office_changes_expenses_and_orders(session: Session) -> 
         assert "validation_failed" in wrong
         assert "status" in wrong
     # Operations may move orders along but not approve expenses, as over Socket.IO.
-    async with session(token("ops-1")) as client:
+    async with any_session(token("ops-1")) as client:
         assert "forbidden" in await refusal(client, "change_expense_status", expense={
             "expenseId": "exp-1", "status": "paid", "amount": 42.5})
 
 
 async def test_a_notification_reaches_the_user_and_the_channel_history(
-        session: Session, served: GatewayProcess) -> None:
+        any_session: Session, served: GatewayProcess) -> None:
     received: asyncio.Queue[Any] = asyncio.Queue()
     device = socketio.AsyncClient(reconnection=False)
 
@@ -146,7 +147,7 @@ async def test_a_notification_reaches_the_user_and_the_channel_history(
     await device.connect(served.url, auth={"token": token("rider-2", "rider")},
                          transports=["websocket"], wait_timeout=10)
     try:
-        async with session(ASSISTANT_KEY) as client:
+        async with any_session(ASSISTANT_KEY) as client:
             sent = await call(client, "send_notification", to="user", target="rider-2",
                               data={"title": "Come back to the depot"})
             assert (sent["channel"], sent["event"]) == ("user:rider-2", "notification")
@@ -165,8 +166,8 @@ async def test_a_notification_reaches_the_user_and_the_channel_history(
         await device.disconnect()
 
 
-async def test_a_rider_token_is_refused_what_a_rider_may_not_do(session: Session) -> None:
-    async with session(token("rider-1", "rider")) as client:
+async def test_a_rider_token_is_refused_what_a_rider_may_not_do(any_session: Session) -> None:
+    async with any_session(token("rider-1", "rider")) as client:
         for name, arguments in [("fleet_overview", {}), ("open_alerts", {}),
                                 ("acknowledge_alert", {"alert_id": "al_x"}),
                                 ("list_geofences", {}), ("channel_history",
