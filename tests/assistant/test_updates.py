@@ -24,6 +24,7 @@ from tests.assistant.conftest import (
     open_session,
     token,
 )
+from tests.conftest import MakeGateway, gateway_config
 from tests.waiting import until
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.assistant.access import LIMITED, REFUSED
@@ -187,3 +188,16 @@ async def test_a_user_holds_a_bounded_number_of_streams(in_process: Gateway) -> 
             pass
     watch = in_process.mcp.watch
     await until(lambda: not watch.watched)
+
+
+async def test_the_gateway_holds_a_bounded_number_of_streams(make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway(gateway_config(mcp={"max_subscriptions": 2}))
+    async with contextlib.AsyncExitStack() as stack:
+        for uid in ("ops-1", "ops-2"):
+            client = await stack.enter_async_context(open_session(gateway.url, token(uid)))
+            await stack.enter_async_context(listen(client, resource_subscriptions=[FLEET_URI]))
+        third = await stack.enter_async_context(open_session(gateway.url, token("ops-3")))
+        with pytest.raises(MCPError, match="too_many_subscriptions") as refused:
+            async with listen(third, resource_subscriptions=[FLEET_URI]):
+                pass
+        assert refused.value.error.code == LIMITED

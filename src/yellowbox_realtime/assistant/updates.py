@@ -227,6 +227,9 @@ class BoundedListen:
         if self.streams[who] >= self.config.max_subscriptions_per_user:
             raise MCPError(LIMITED, f"too_many_subscriptions: {who} already has "
                            f"{self.streams[who]} subscription streams open")
+        if self.streams.total() >= self.config.max_subscriptions:
+            raise MCPError(LIMITED, "too_many_subscriptions: the gateway has "
+                           f"{self.config.max_subscriptions} subscription streams open")
         uid = caller.uid if isinstance(caller, Credentials) else None
         if uid is not None:
             try:
