@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import httpx
 import mcp_types as types
 import pytest
 from mcp.client.session import ClientSession, IncomingMessage
@@ -201,3 +202,34 @@ async def test_the_gateway_holds_a_bounded_number_of_streams(make_gateway: MakeG
             async with listen(third, resource_subscriptions=[FLEET_URI]):
                 pass
         assert refused.value.error.code == LIMITED
+
+
+async def test_an_idle_session_ends_and_its_subscriptions_with_it(
+        make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway(gateway_config(mcp={"session_idle_timeout_s": 0.5}))
+    assert gateway.mcp is not None
+    watch = gateway.mcp.watch
+    headers = {"Accept": "application/json, text/event-stream",
+               "Authorization": f"Bearer {token('ops-1')}"}
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
+        opened = await http.post("/mcp", headers=headers, json={
+            "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "idle", "version": "1"}}})
+        assert opened.status_code == 200
+        headers |= {"Mcp-Session-Id": opened.headers["mcp-session-id"],
+                    "MCP-Protocol-Version": "2025-11-25"}
+        initialized = await http.post("/mcp", headers=headers, json={
+            "jsonrpc": "2.0", "method": "notifications/initialized"})
+        assert initialized.status_code == 202
+        subscribed = await http.post("/mcp", headers=headers, json={
+            "jsonrpc": "2.0", "id": 2, "method": "resources/subscribe",
+            "params": {"uri": FLEET_URI}})
+        assert subscribed.status_code == 200
+        assert '"result"' in subscribed.text
+        assert watch.watched[FLEET_URI] == 1
+        # No more requests: the session times out, and what it watched goes with it.
+        await until(lambda: not watch.sessions)
+        assert not watch.watched
+        assert (await http.post("/mcp", headers=headers, json={
+            "jsonrpc": "2.0", "id": 3, "method": "tools/list"})).status_code == 404
