@@ -37,6 +37,9 @@ class Transport:
     def is_closing(self) -> bool:
         return self.closing
 
+    def get_write_buffer_size(self) -> int:
+        return 0  # the client reads everything at once
+
     def set_protocol(self, protocol: Any) -> None:
         raise AssertionError("no route here upgrades")
 

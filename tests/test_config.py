@@ -50,6 +50,14 @@ def test_lists_come_from_toml_arrays_or_comma_separated_env() -> None:
         ({"broker": {"url": "http://127.0.0.1:6379"}}, {}, "broker.url"),
         ({"broker": {"prefix": ""}}, {}, "broker.prefix"),
         ({"broker": {"timeout_s": 0}}, {}, "broker.timeout_s"),
+        ({"riders": {"extra_fields": {"battery": "float"}}}, {}, "riders.extra_fields.battery"),
+        ({"riders": {"extra_fields": {"latitude": "number"}}}, {}, "riders.extra_fields"),
+        ({"riders": {"extra_fields": {f"f{i}": "boolean" for i in range(17)}}}, {},
+         "riders.extra_fields: at most 16"),
+        ({"riders": {"extra_fields": {"x" * 33: "string"}}}, {}, "riders.extra_fields"),
+        ({}, {"YBRT_RIDERS_EXTRA_FIELDS": "battery=number"}, "riders.extra_fields"),
+        ({"riders": {"max_extra_string_chars": 0}}, {}, "riders.max_extra_string_chars"),
+        ({"riders": {"max_extra_string_chars": 1025}}, {}, "riders.max_extra_string_chars"),
     ],
 )
 def test_invalid_values_name_the_key(data: dict[str, dict[str, object]], env: dict[str, str],
@@ -70,6 +78,16 @@ def test_policy_entries_come_from_toml_tables() -> None:
     assert config.policy.publish == {"rider_sos": ("rider",)}
     with pytest.raises(ConfigError, match=r"policy\.subscribe: expected a table"):
         Config.from_sources(env={"YBRT_POLICY_SUBSCRIBE": "rider_locations=finance"})
+
+
+def test_extra_rider_fields_come_from_a_toml_table() -> None:
+    config = Config.from_sources({"riders": {"extra_fields": {"battery": "integer",
+                                                              "appVersion": "string"},
+                                             "max_extra_string_chars": 32}},
+                                 env={"YBRT_RIDERS_MAX_EXTRA_STRING_CHARS": "16"})
+    assert config.riders.extra_fields == {"battery": "integer", "appVersion": "string"}
+    assert config.riders.max_extra_string_chars == 16
+    assert Config().riders.extra_fields == {}
 
 
 def test_the_broker_comes_from_the_environment_too() -> None:

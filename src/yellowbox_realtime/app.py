@@ -62,6 +62,7 @@ from .domain.geofence import Fence
 from .domain.geofence_config import fences_from_data
 from .errors import ConfigError, GatewayError
 from .events import YellowBoxEvents
+from .logs import LogThrottle
 from .metrics import collect as collect_metrics
 from .operations import ALERTS, DASHBOARD, EXPENSE_UPDATES, FLEET, GEOFENCES, Operations
 from .outbox import Outbox
@@ -73,6 +74,7 @@ from .server.engineio import EngineServer
 from .server.gaps import GapTeller
 from .server.http import HttpFront, Route
 from .server.limits import ClientLimits
+from .server.output import OutputBuffer
 from .server.socketio import SocketIOServer
 from .server.sockets import Emitter, Namespace
 from .server.sse import SSE_PATH, SnapshotProvider, SseRoute
@@ -124,6 +126,9 @@ class Gateway:
         if self.outbox is not None:
             self.broker = OutboxBroker(self.broker, self.outbox)
         self.background = Background()
+        # One budget for the lifecycle lines of every namespace.
+        self.lifecycle_log = LogThrottle(self.config.server.lifecycle_logs_per_s,
+                                         self.config.server.lifecycle_log_burst)
         self.namespaces: dict[str, Namespace] = {}
         self.main = self.of("/")
         self.publish_api = PublishApi(self.broker, self.config.api, self.config.server)
@@ -216,7 +221,10 @@ class Gateway:
         namespace = self.namespaces.get(name)
         if namespace is None:
             namespace = self.namespaces[name] = Namespace(
-                name, self.broker, self.hub, self.background, auth_required=auth_required)
+                name, self.broker, self.hub, self.background, auth_required=auth_required,
+                log_throttle=self.lifecycle_log)
+            # Rooms follow the current token: the policy is asked again when it changes.
+            namespace.room_guard = self.policy.allows_room
         return namespace
 
     def add_route(self, prefix: str, route: Route) -> None:
@@ -243,8 +251,32 @@ class Gateway:
             "sockets": {name: len(ns.sockets) for name, ns in self.namespaces.items()},
         }
 
+    def held_bytes(self) -> dict[str, int]:
+        """What clients make this process hold at the transport level now, in bytes (the
+        memory budget in SECURITY.md): output not yet taken by the kernel (HTTP responses,
+        WebSocket and SSE buffers, connections lingering), polling queues, and messages and
+        request bodies still arriving, by address."""
+        unsent = self._front.unsent_bytes() if self._front is not None else 0
+        polling = 0
+        outputs: list[OutputBuffer] = list(self.sse.open_streams)
+        if self._engine is not None:
+            for session in self._engine.sessions.values():
+                polling += session.polling_pending
+                outputs += [t for t in (session.websocket, session.upgrading) if t is not None]
+            unsent += self._engine.lingering.unsent()
+        if self.sse.streams is not None:
+            unsent += self.sse.streams.lingering.unsent()
+        unsent += sum(o.pending + o.transport.get_write_buffer_size() for o in outputs)
+        return {"unsent": unsent, "polling": polling,
+                "arriving": sum(self.limits.held_by_ip.values())}
+
     async def _collect_metrics(self) -> list[Family]:
         return await collect_metrics(self)
+
+    @property
+    def front(self) -> HttpFront | None:
+        """The HTTP front (its connections in their HTTP phase), once started."""
+        return self._front
 
     @property
     def engine(self) -> EngineServer | None:
@@ -321,7 +353,8 @@ class Gateway:
                 recovery = self._recovery_records = RedisRecoveryRecords(
                     self.redis_broker.redis, prefix, history.recovery_window_s)
         elif history.recovery_window_s > 0:
-            recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions)
+            recovery = RecoveryStore(history.recovery_window_s, history.max_recovery_sessions,
+                                     history.max_recovery_sessions_per_user)
         sio = SocketIOServer(self.config.engineio, self.config.auth, self.authenticator,
                              self._deadlines, self.namespaces, self.background, recovery,
                              pid_key=pid_key, limits=self.limits)
@@ -332,7 +365,7 @@ class Gateway:
         self._bridge = AsgiBridge(self.asgi_app, scheme="https" if tls else "http")
         self._front = HttpFront(self.config.server,
                                 [(SOCKET_IO_PATH, self._engine), *self._routes], self._bridge,
-                                self.counters)
+                                self.counters, self.limits)
         self.addresses = await self._front.start(
             host if host is not None else self.config.server.host,
             port if port is not None else self.config.server.port, tls)
@@ -400,11 +433,18 @@ class Gateway:
 
     async def serve_forever(self) -> None:
         """Run until SIGINT or SIGTERM."""
-        await self.start()
-        log.info("Yellow Box Realtime listening on %s (%s auth)", self.url,
-                 self.config.auth.provider)
-        stop = asyncio.Event()
+        try:
+            await self.start()
+        except BaseException:
+            # What did start (the outbox, Redis) closes again before the error is reported.
+            timeout = self.config.server.shutdown_timeout_s
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.stop(timeout), timeout)
+            raise
         loop = asyncio.get_running_loop()
+        log.info("Yellow Box Realtime listening on %s (%s auth, %s event loop)", self.url,
+                 self.config.auth.provider, type(loop).__module__.partition(".")[0])
+        stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
@@ -456,7 +496,8 @@ def redis_broker(hub: Hub, config: BrokerConfig, history: HistoryConfig) -> Redi
     return RedisBroker(hub, client, HistoryLimits(history.max_entries, history.ttl_s),
                        channel_limits(history), prefix=config.prefix,
                        stamp_socketio=history.recovery_window_s > 0,
-                       max_queue=config.max_queue, timeout_s=config.timeout_s)
+                       max_queue=config.max_queue, timeout_s=config.timeout_s,
+                       health_check_interval_s=config.health_check_interval_s)
 
 
 def channel_limits(config: HistoryConfig) -> dict[str, HistoryLimits]:

@@ -11,13 +11,23 @@ import os
 import sys
 import tomllib
 from collections.abc import Sequence
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
 from .api.keys import hash_key, mint_key
 from .app import Gateway, load_dev_secret, outbox_path, state_dir, use_uvloop
 from .auth.dev import mint_dev_token
-from .config import API_SCOPES, ApiConfig, Config, RidersConfig
+from .config import (
+    API_SCOPES,
+    ENV_PREFIX,
+    LOG_LEVELS,
+    ApiConfig,
+    Config,
+    RidersConfig,
+    ServerConfig,
+)
+from .core.policy import ROLES, Policy
 from .errors import ConfigError, GatewayError
 from .logs import configure as configure_logging
 
@@ -29,73 +39,106 @@ MCP_TOKEN_ENV = "YELLOWBOX_TOKEN"
 MAX_SIMULATED_RATE = RidersConfig().location_rate_per_s
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in its help, except where there is none to show (options
+    whose default comes from the configuration say so in their own words; flags)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yellowbox-realtime",
-                                     description="Yellow Box real-time gateway")
+                                     description="Yellow Box real-time gateway",
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {package_version('yellowbox-realtime')}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the gateway")
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 3001)")
-    serve.add_argument("--config", type=Path, help="TOML configuration file")
-    serve.add_argument("--log-level", help="debug, info, warning or error")
+    def command(parent: Any, name: str, help: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = parent.add_parser(
+            name, help=help, description=help[0].upper() + help[1:] + ".",
+            formatter_class=HelpFormatter)
+        return sub
 
-    token = commands.add_parser("token", help="mint a development token")
+    def config_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--config", type=Path,
+                         help="TOML configuration file (default: none, the built-in defaults; "
+                              f"{ENV_PREFIX}<SECTION>_<KEY> environment variables apply "
+                              "either way)")
+
+    server = ServerConfig()
+    serve = command(commands, "serve", "run the gateway")
+    serve.add_argument("--host", help=f"address to listen on (default: server.host, "
+                                      f"{server.host})")
+    serve.add_argument("--port", type=int, help=f"port to listen on (default: server.port, "
+                                                f"{server.port})")
+    config_option(serve)
+    serve.add_argument("--log-level", type=str.lower, choices=LOG_LEVELS,
+                       help=f"how much to log (default: server.log_level, {server.log_level})")
+
+    token = command(commands, "token", "mint a development token (the dev provider's)")
     token.add_argument("--uid", required=True, help="user id (the token's subject)")
     token.add_argument("--role", default="rider",
-                       help="rider, admin, operations or finance (default rider)")
+                       help=f"{', '.join(ROLES)}, or another role the [policy] table names")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
-    token.add_argument("--config", type=Path, help="TOML configuration file")
+    config_option(token)
 
-    api_key = commands.add_parser("api-key", help="mint a key for the HTTP publish API")
+    api_key = command(commands, "api-key", "mint a key for the HTTP API")
     api_key.add_argument("--name", required=True, help="what the key is for, e.g. n8n")
     api_key.add_argument("--scope", action="append", choices=API_SCOPES,
-                         help="publish and/or history; repeat for both (default publish)")
+                         help="what the key may do, one of "
+                              f"{', '.join(API_SCOPES)}; repeat for more (default: publish)")
     api_key.add_argument("--channel", action="append",
                          help="a channel, or a prefix ending in ':', the key may use; "
                               "repeat for more (default: every channel)")
 
-    simulate = commands.add_parser(
-        "simulate", help="ride simulated riders around Dubai against a gateway")
-    simulate.add_argument("--url", default=DEFAULT_URL,
-                          help=f"the gateway (default {DEFAULT_URL})")
-    simulate.add_argument("--riders", type=_positive_int, default=20,
-                          help="how many riders (default 20)")
+    simulate = command(commands, "simulate",
+                       "ride simulated riders around Dubai against a gateway")
+    simulate.add_argument("--url", default=DEFAULT_URL, help="the gateway's URL")
+    simulate.add_argument("--riders", type=_positive_int, default=20, help="how many riders")
     simulate.add_argument("--rate", type=_location_rate, default=1.0,
-                          help="positions per second per rider (default 1, at most "
-                               f"{MAX_SIMULATED_RATE:g}: the gateway's default limit)")
+                          help="positions per second per rider, at most "
+                               f"{MAX_SIMULATED_RATE:g} (the gateway's default limit)")
     simulate.add_argument("--seed", type=int, default=1,
-                          help="routes and behaviours come from this (default 1)")
+                          help="routes and behaviours come from this")
     simulate.add_argument("--duration", type=float,
-                          help="stop after this many seconds (default: Ctrl-C)")
+                          help="stop after this many seconds (default: at Ctrl-C)")
     simulate.add_argument("--token-secret",
-                          help="the gateway's dev secret (default: the one `serve` uses)")
+                          help="the gateway's dev secret (default: auth.dev_secret, or the "
+                               "one `serve` generated)")
     simulate.add_argument("--quiet", action="store_true", help="no progress line")
     simulate.add_argument("--no-geofences", action="store_true",
                           help="do not put the demo's geofences on the gateway")
-    simulate.add_argument("--config", type=Path, help="TOML configuration file")
+    config_option(simulate)
 
-    mcp = commands.add_parser(
-        "mcp", help="an MCP server on stdio for desktop assistants, relayed to a gateway's "
-                    "/mcp; the credential comes from YELLOWBOX_TOKEN (an ID token or an API "
-                    "key), never the command line")
-    mcp.add_argument("--url", default=DEFAULT_URL, help=f"the gateway (default {DEFAULT_URL})")
+    mcp = command(commands, "mcp",
+                  "an MCP server on stdio for desktop assistants, relayed to a gateway's "
+                  f"/mcp; the credential comes from {MCP_TOKEN_ENV} (an ID token or an API "
+                  "key), never the command line")
+    mcp.add_argument("--url", default=DEFAULT_URL, help="the gateway's URL")
 
-    outbox = commands.add_parser(
-        "outbox", help="look at and act on the outbox's queue (works on its SQLite file)")
-    outbox.add_argument("--config", type=Path, help="TOML configuration file")
+    outbox = command(commands, "outbox",
+                     "look at and act on the outbox's queue (works on its SQLite file)")
+    config_option(outbox)
     outbox.add_argument("--path", type=Path,
                         help="the outbox's SQLite file (default: outbox.path, or "
                              "outbox.sqlite3 in the state directory)")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
-    outbox_commands.add_parser("status", help="backlog, oldest age, dead letters (JSON)")
-    dead = outbox_commands.add_parser("dead-letters",
-                                      help="the newest dead letters, one JSON object a line")
-    dead.add_argument("--limit", type=_positive_int, default=100)
-    replay = outbox_commands.add_parser("replay", help="queue a dead letter again")
+    command(outbox_commands, "status", "backlog, oldest age, dead letters (JSON)")
+    dead = command(outbox_commands, "dead-letters",
+                   "the newest dead letters, one JSON object a line")
+    dead.add_argument("--limit", type=_positive_int, default=100,
+                      help="at most this many")
+    replay = command(outbox_commands, "replay", "queue a dead letter again")
     replay.add_argument("id", type=_positive_int, help="the dead letter's id")
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "api-key":
         return _api_key(args)
     if args.command == "mcp":
@@ -110,9 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "simulate":
         return _simulate(config, args)
     if args.command == "outbox":
-        from .outbox.cli import run_outbox_command
-
-        return asyncio.run(run_outbox_command(args, args.path or outbox_path(config), config))
+        return _outbox(config, args)
     return _serve(config)
 
 
@@ -157,6 +198,11 @@ def _token(config: Config, args: argparse.Namespace) -> int:
         print(f"the server uses the {config.auth.provider} provider; dev tokens would be "
               "refused", file=sys.stderr)
         return 2
+    roles = Policy.with_overrides(config.policy.subscribe, config.policy.publish).roles()
+    if args.role not in roles:
+        print(f"token: no such role {args.role!r}; the roles this configuration knows: "
+              f"{', '.join(roles)}", file=sys.stderr)
+        return 2
     print(mint_dev_token(_dev_secret(config), args.uid, args.role, ttl_s=args.ttl,
                          role_claim=config.auth.role_claim))
     return 0
@@ -171,6 +217,20 @@ def _simulate(config: Config, args: argparse.Namespace) -> int:
         return 2
     secret = args.token_secret or _dev_secret(config)
     return simulate(args, secret, config.auth.role_claim)
+
+
+def _outbox(config: Config, args: argparse.Namespace) -> int:
+    from .outbox.cli import run_outbox_command
+
+    path = args.path or outbox_path(config)
+    if args.path is None and not config.outbox.active and not path.exists():
+        # What a default install has: nothing to look at, and no file to say so.
+        why = "outbox.enabled is false" if not config.outbox.enabled \
+            else "no route in [outbox.urls]"
+        print(f"outbox: the outbox is off in this configuration ({why}), so there is no "
+              "queue; pass the gateway's --config, or --path for a file", file=sys.stderr)
+        return 1
+    return asyncio.run(run_outbox_command(args, path, config))
 
 
 def _positive_int(text: str) -> int:
@@ -217,22 +277,35 @@ def _toml_list(items: list[str]) -> str:
 
 def _serve(config: Config) -> int:
     configure_logging(config.server.log_level, config.server.log_format)
-    secret = _dev_secret(config) if config.auth.provider == "dev" else ""
-    loop_name = "uvloop" if use_uvloop() else "asyncio"
-    gateway = Gateway(config, dev_secret=secret)
-    # Everything loaded so far (modules, classes, the application) lives as long as the
-    # process: keep it out of the collector's scans, so a full collection walks only what
-    # serving created. Its pauses stall every connection (measured in bench/README.md).
-    gc.collect()
-    gc.freeze()
-
-    log.info("event loop: %s", loop_name)
     try:
+        secret = _dev_secret(config) if config.auth.provider == "dev" else ""
+        use_uvloop()
+        gateway = Gateway(config, dev_secret=secret)
+        # Everything loaded so far (modules, classes, the application) lives as long as the
+        # process: keep it out of the collector's scans, so a full collection walks only
+        # what serving created. Its pauses stall every connection (measured in
+        # bench/README.md).
+        gc.collect()
+        gc.freeze()
         asyncio.run(gateway.serve_forever())
-    except GatewayError as exc:  # e.g. the outbox's file cannot be opened
-        print(f"yellowbox-realtime: {exc.message}", file=sys.stderr)
+    except ConfigError as exc:  # e.g. a TLS certificate that cannot be read
+        print(f"configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the port is taken, the outbox's file cannot be opened, ...
+        # One line, not a traceback: it is a start-up problem to fix, not a bug to
+        # report (the traceback is logged at debug level).
+        log.debug("start-up failed", exc_info=True)
+        print(f"yellowbox-realtime: {_start_failure(exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _start_failure(exc: Exception) -> str:
+    if isinstance(exc, GatewayError):
+        return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"cannot start: {exc.strerror}{f': {exc.filename}' if exc.filename else ''}"
+    return f"cannot start: {type(exc).__name__}: {exc}"
 
 
 if __name__ == "__main__":

@@ -17,10 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .domain.location import MAX_EXTRA_STRING_CHARS, ExtraFieldType, extra_fields_problem
 from .errors import ConfigError
 from .signing import check_secrets
 
 ENV_PREFIX = "YBRT_"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,11 @@ class ServerConfig:
     log_format: Literal["text", "json"] = "text"
     # One line per HTTP request (method, path, status, time, request id) at info level.
     access_log: bool = True
+    # Lines clients cause by connecting and disconnecting (socket connected, disconnected):
+    # at most this many a second of each kind, in bursts; the rest are counted and a
+    # summary line says how many were left out. 0 logs them all.
+    lifecycle_logs_per_s: float = 20.0
+    lifecycle_log_burst: int = 200
     # SIGTERM (or SIGINT): everything, the outbox's requests in flight included, ends within
     # this; what is still undelivered stays in the outbox's file for the next start.
     shutdown_timeout_s: float = 10.0
@@ -82,8 +89,12 @@ class ServerConfig:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"server.port: must be 0 to 65535 (0 picks a free port), "
                               f"got {self.port}")
-        if self.log_level.lower() not in {"debug", "info", "warning", "error", "critical"}:
+        if self.log_level.lower() not in LOG_LEVELS:
             raise ConfigError(f"server.log_level: unknown level {self.log_level!r}")
+        if self.lifecycle_logs_per_s < 0 or self.lifecycle_log_burst < 0 or \
+                bool(self.lifecycle_logs_per_s) != bool(self.lifecycle_log_burst):
+            raise ConfigError("server.lifecycle_logs_per_s / lifecycle_log_burst: both 0 "
+                              "(every line logged) or both more")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +110,14 @@ class EngineIOConfig:
     transports: tuple[str, ...] = ("polling", "websocket")
     # Pending packets kept for a polling client between two GET requests.
     max_polling_buffer_bytes: int = 1024 * 1024
+    # The largest message (WebSocket) or polling body a session may send before it has
+    # joined a namespace (its CONNECT authenticated): enough for a CONNECT with its token.
+    max_payload_before_connect: int = 16 * 1024
 
     def __post_init__(self) -> None:
         _positive(self, "engineio", "ping_interval_ms", "ping_timeout_ms", "max_payload",
-                  "connect_timeout_ms", "upgrade_timeout_ms", "max_polling_buffer_bytes")
+                  "connect_timeout_ms", "upgrade_timeout_ms", "max_polling_buffer_bytes",
+                  "max_payload_before_connect")
         unknown = set(self.transports) - {"polling", "websocket"}
         if unknown or not self.transports:
             raise ConfigError(f"engineio.transports: expected polling and/or websocket, "
@@ -160,10 +175,22 @@ class RidersConfig:
     # Largest believable accuracy radius in metres and speed in m/s.
     max_accuracy_m: float = 10_000.0
     max_speed_mps: float = 100.0
+    # Fields an app may add to publish_location, name -> string, number, integer or boolean
+    # (at most 16, names up to 32 characters); subscribers get them under "extra". Any
+    # other field is refused.
+    extra_fields: Mapping[str, ExtraFieldType] = field(default_factory=dict)
+    # The longest a string extra field may be (1 to 1024 characters).
+    max_extra_string_chars: int = 64
 
     def __post_init__(self) -> None:
         _positive(self, "riders", "location_rate_per_s", "location_burst", "max_accuracy_m",
                   "max_speed_mps")
+        problem = extra_fields_problem(self.extra_fields)
+        if problem is not None:
+            raise ConfigError(f"riders.extra_fields: {problem}")
+        if not 1 <= self.max_extra_string_chars <= MAX_EXTRA_STRING_CHARS:
+            raise ConfigError(f"riders.max_extra_string_chars: must be 1 to "
+                              f"{MAX_EXTRA_STRING_CHARS}, got {self.max_extra_string_chars}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,9 +261,13 @@ class HistoryConfig:
     # argument of each broadcast.
     recovery_window_s: float = 120.0
     max_recovery_sessions: int = 100_000
+    # One user's share of those (beyond it the user's sockets that leave start afresh when
+    # they come back), so that no user can push out everyone else's.
+    max_recovery_sessions_per_user: int = 100
 
     def __post_init__(self) -> None:
-        _positive(self, "history", "ttl_s", "max_recovery_sessions")
+        _positive(self, "history", "ttl_s", "max_recovery_sessions",
+                  "max_recovery_sessions_per_user")
         if self.max_entries < 0 or any(v < 0 for v in self.channel_max_entries.values()):
             raise ConfigError("history.max_entries: must be 0 or more")
         if any(not v > 0 for v in self.channel_ttl_s.values()):
@@ -295,12 +326,23 @@ class LimitsConfig:
 
     max_connections_per_ip: int = 1000
     max_connections_per_user: int = 50
+    # TCP connections of an address in their HTTP phase (API requests, polling requests,
+    # handshakes not yet upgraded), counted apart from the connections above; beyond it a
+    # new one is answered 429 and closed. Not counted for trusted_proxies.
+    max_http_connections_per_ip: int = 1000
+    # Bytes an address may have the gateway hold in messages still arriving: unfinished
+    # WebSocket frames and fragmented messages, request bodies being received (not counted
+    # for trusted_proxies, which buffer bodies themselves). The connection that passes it is
+    # closed (1009, or 413).
+    max_held_bytes_per_ip: int = 16 * 1024 * 1024
     # New connections (Engine.IO handshakes, SSE streams) per address: a token bucket.
     handshakes_per_ip_per_s: float = 20.0
     handshake_burst: int = 100
-    # Socket.IO events a connection may send: a token bucket; beyond it each event is refused
-    # with rate_limited. A connection refused more than flood_refusals times beyond what
-    # the rate refills (sending at over twice the rate, sustained) is disconnected.
+    # Socket.IO packets a connection may send (events, acks, namespace CONNECTs and
+    # DISCONNECTs, each binary attachment): a token bucket; beyond it each event is refused
+    # with rate_limited, each CONNECT with a connect_error. A connection refused more than
+    # flood_refusals times beyond what the rate refills (sending at over twice the rate,
+    # sustained) is disconnected.
     events_per_s: float = 50.0
     events_burst: int = 100
     flood_refusals: int = 100
@@ -310,6 +352,7 @@ class LimitsConfig:
 
     def __post_init__(self) -> None:
         for name in ("max_connections_per_ip", "max_connections_per_user",
+                     "max_http_connections_per_ip", "max_held_bytes_per_ip",
                      "handshakes_per_ip_per_s", "handshake_burst", "events_per_s",
                      "events_burst", "flood_refusals"):
             if getattr(self, name) < 0:
@@ -530,12 +573,19 @@ class SseConfig:
     # token's own expiry); at most max_tickets are outstanding (429 beyond).
     ticket_ttl_s: float = 30.0
     max_tickets: int = 10_000
+    # One user's share: at most max_tickets_per_user unused at a time, and new ones at
+    # tickets_per_user_per_s (bursts of max_tickets_per_user), so that no user can fill the
+    # table for the others; per address, tickets draw on a bucket of their own sized as
+    # [limits] handshakes. 429 with Retry-After beyond either.
+    max_tickets_per_user: int = 10
+    tickets_per_user_per_s: float = 1.0
     # Channels one GET /sse?channels=... may ask for.
     max_channels: int = 16
 
     def __post_init__(self) -> None:
         _positive(self, "sse", "heartbeat_s", "retry_ms", "shutdown_retry_ms", "ticket_ttl_s",
-                  "max_tickets", "max_channels")
+                  "max_tickets", "max_channels", "max_tickets_per_user",
+                  "tickets_per_user_per_s")
 
 
 # One condition of an outbox route on the event's data: a dotted path, "=", a value (JSON, or a
@@ -681,9 +731,13 @@ class BrokerConfig:
     max_queue: int = 100_000
     # Connections to Redis per node (pub/sub takes one); more requests wait up to timeout_s.
     max_connections: int = 64
+    # A PING through the pub/sub connection this often, answered within timeout_s: a Redis
+    # that stops answering without closing its connections is noticed within their sum.
+    health_check_interval_s: float = 5.0
 
     def __post_init__(self) -> None:
-        _positive(self, "broker", "timeout_s", "max_queue", "max_connections")
+        _positive(self, "broker", "timeout_s", "max_queue", "max_connections",
+                  "health_check_interval_s")
         if not re.fullmatch(r"(rediss?://\S*|unix:///\S+)", self.url):
             raise ConfigError(f"broker.url: expected redis://, rediss:// or unix:// "
                               f"(Sentinel and Cluster are not supported), got {self.url!r}")

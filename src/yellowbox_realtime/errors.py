@@ -32,6 +32,13 @@ class ConfigError(GatewayError):
     code = "config_error"
 
 
+class CannotListen(GatewayError):
+    """The front cannot bind its address: the port is taken, the address is not this
+    machine's, or the port needs privileges."""
+
+    code = "cannot_listen"
+
+
 class ProtocolError(GatewayError):
     """A peer broke the wire protocol (malformed frame, packet or request)."""
 

@@ -13,7 +13,8 @@ Nothing here is special to the core; it is one application of :class:`Namespace`
 - ``publish_location`` from a rider is validated, rate-limited per rider (across all of that
   rider's connections), checked against the rider's last fix (no going back in time, no
   impossible jumps) and broadcast as ``rider_location_update`` with the rider id taken from
-  the token;
+  the token (a ``riderId`` in the payload must be that one) and the configured extra fields
+  under ``extra``;
 - ``rider_sos`` from a rider raises a critical alert; ``acknowledge_alert`` from operations
   acknowledges one;
 - riders' connections opening and closing are published to ``rider_presence``, which the
@@ -68,7 +69,8 @@ class YellowBoxEvents:
         self.operations = operations
         self.snapshots: Snapshots = snapshots if snapshots is not None else {}
         self.clock = clock
-        self.limits = LocationLimits(riders.max_accuracy_m, riders.max_speed_mps)
+        self.limits = LocationLimits(riders.max_accuracy_m, riders.max_speed_mps,
+                                     riders.extra_fields, riders.max_extra_string_chars)
         self._buckets: dict[str, TokenBucket] = {}
         self._sos_buckets: dict[str, TokenBucket] = {}
 

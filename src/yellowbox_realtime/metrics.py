@@ -56,15 +56,24 @@ def _connections(gateway: Gateway) -> list[Family]:
             by_role.add(0, {"transport": transport, "role": NO_ROLE})
     for (transport, role), count in sorted(connections.items()):
         by_role.add(count, {"transport": transport, "role": role})
+    front = gateway.front
+    buffered["http"] = front.unsent_bytes() if front is not None else 0
     pending = gauge("ybrt_output_buffer_bytes", "Bytes queued for clients and not yet "
-                    "written to the network, by transport.")
+                    "written to the network, by transport (http: responses on connections "
+                    "in their HTTP phase).")
     for transport, size in sorted(buffered.items()):
         pending.add(size, {"transport": transport})
+    unread = gauge("ybrt_http_unread_connections", "HTTP connections not read because "
+                   "their client does not read its responses.",
+                   len(front.paused) if front is not None else 0)
+    arriving = gauge("ybrt_arriving_bytes", "Bytes held in messages and request bodies "
+                     "still arriving (unfinished WebSocket messages, bodies being received).",
+                     sum(gateway.limits.held_by_ip.values()))
     streams = gauge("ybrt_sse_streams", "Open SSE streams by channel (a stream of several "
                     "channels counts under each; user:<uid> channels under user:*).")
     for channel, count in sorted(sse_channels.items()):
         streams.add(count, {"channel": channel})
-    return [by_role, pending, streams]
+    return [by_role, pending, unread, arriving, streams]
 
 
 def _channel_label(channel: str) -> str:

@@ -286,6 +286,11 @@ class Operations:
         before = self.fleet.view(rider_id)
         now = self.clock()
         changes = self.fleet.update(update, fix_time(update), now)
+        # Per-rider state stays within the fleet's bound: a rider the fleet dropped to make
+        # room (max_riders) is dropped everywhere.
+        for dropped in self.fleet.drain_forgotten():
+            self.geofences.forget(dropped)
+            self.speeding.forget(dropped)
         self._status_changed(changes)
         previous = LatLon(before["latitude"], before["longitude"]) if before else None
         for event in self.geofences.move(rider_id, previous, LatLon(latitude, longitude), now):

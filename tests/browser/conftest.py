@@ -15,7 +15,7 @@ from playwright.async_api import Page, async_playwright, expect
 
 from tests.conftest import DEV_SECRET, gateway_config
 from yellowbox_realtime.app import Gateway
-from yellowbox_realtime.config import Config
+from yellowbox_realtime.config import Config, ServerConfig
 
 from .chromium import Chromium, chromium_missing_reason
 from .pages import Site, install_pages
@@ -24,6 +24,14 @@ from .pages import Site, install_pages
 WAIT_TIMEOUT_MS = 10_000
 
 MakeSite = Callable[..., Awaitable[Site]]
+
+
+def default_origins_config(**sections: dict[str, Any]) -> Config:
+    """The test config with the default ``allowed_origins`` instead of any origin: pages
+    the gateway serves must work from its own origin on a port that list does not name."""
+    server = {"allowed_origins": list(ServerConfig().allowed_origins),
+              **sections.pop("server", {})}
+    return gateway_config(server=server, **sections)
 
 expect.set_options(timeout=WAIT_TIMEOUT_MS)
 

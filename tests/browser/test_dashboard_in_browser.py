@@ -18,10 +18,12 @@ import httpx
 import pytest
 from playwright.async_api import Page, ViewportSize, expect
 
-from tests.conftest import DEV_SECRET, MakeToken
+from tests.conftest import DEV_SECRET, MakeGateway, MakeToken
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.simulator.riders import Rider, build_fleet
 from yellowbox_realtime.simulator.run import Simulation
+
+from .conftest import default_origins_config
 
 pytestmark = pytest.mark.browser
 
@@ -44,6 +46,14 @@ def steady_rider(fleet: tuple[Rider, ...]) -> Rider:
     """A rider that reports throughout the test's first minute, so it keeps moving."""
     return next(r for r in fleet
                 if r.sos_at is None and not any(r.is_silent(t) for t in range(60)))
+
+
+@pytest.fixture
+async def gateway(make_gateway: MakeGateway) -> Gateway:
+    """On a random port, so the page's own origin is not one the default list names."""
+    gateway = await make_gateway(default_origins_config())
+    assert f":{gateway.port}" not in " ".join(gateway.config.server.allowed_origins)
+    return gateway
 
 
 @pytest.fixture

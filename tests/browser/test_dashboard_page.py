@@ -14,8 +14,10 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.conftest import MakeGateway, MakeToken, gateway_config
+from tests.conftest import MakeGateway, MakeToken
 from yellowbox_realtime.app import Gateway
+
+from .conftest import default_origins_config
 
 pytestmark = pytest.mark.browser
 
@@ -44,7 +46,7 @@ async def alert_ids(page: Page) -> list[str]:
 
 @pytest.fixture
 async def ops_gateway(make_gateway: MakeGateway) -> Gateway:
-    return await make_gateway(gateway_config())
+    return await make_gateway(default_origins_config())
 
 
 async def test_a_bad_token_brings_back_the_sign_in_with_the_servers_reason(
@@ -142,7 +144,7 @@ async def test_the_stream_draws_riders_fences_metrics_and_feeds(
 async def test_acknowledge_says_why_when_the_gateway_refuses(
         page: Page, make_gateway: MakeGateway, make_token: MakeToken) -> None:
     # A site where only admins acknowledge alerts.
-    gateway = await make_gateway(gateway_config(
+    gateway = await make_gateway(default_origins_config(
         policy={"publish": {"acknowledge_alert": ["admin"]}}))
     await open_dashboard(page, gateway, make_token("ops-1", "operations"))
     gateway.to("alerts").emit("alert", alert(1))
@@ -183,7 +185,7 @@ async def test_a_lost_stream_resumes_with_what_it_missed_once_and_in_order(
 async def test_after_a_stream_reset_the_page_shows_the_fresh_snapshots(
         page: Page, make_gateway: MakeGateway, make_token: MakeToken) -> None:
     # Two alerts kept: a page away for more than that cannot be brought up to date.
-    gateway = await make_gateway(gateway_config(
+    gateway = await make_gateway(default_origins_config(
         history={"channel_max_entries": {"alerts": 2}}))
     token = make_token("ops-1", "operations")
     await open_dashboard(page, gateway, token)

@@ -84,11 +84,12 @@ async def test_emit_with_ack_from_the_page_reaches_a_handler(
         assert await calls.get() == ("ops-1", {"text": "hello"})
 
 
-async def test_only_allowed_origins_may_connect(
+async def test_only_allowed_origins_and_the_gateways_own_may_connect(
         page: Page, make_site: MakeSite, make_token: MakeToken) -> None:
     # The web app and the gateway live on different origins, as in production; the gateway
-    # allows the web app's origin only, so its own origin is a foreign one here.
+    # allows the web app's origin (and its own, always), so a third site is foreign.
     web_app = await make_site()
+    elsewhere = await make_site()
     realtime = await make_site(gateway_config(server={"allowed_origins": [web_app.origin]}))
     token = make_token("ops-1", "operations")
     handshake_errors: list[str] = []
@@ -100,10 +101,13 @@ async def test_only_allowed_origins_may_connect(
 
     await open_socket_page(page, web_app, token, gateway=realtime.gateway.url)
     await expect(page.locator("#status")).to_have_text("connected")
+    own = await page.context.new_page()
+    await open_socket_page(own, realtime, token)
+    await expect(own.locator("#status")).to_have_text("connected")
 
     foreign = await page.context.new_page()
     foreign.on("websocket", watch)
-    await open_socket_page(foreign, realtime, token)
+    await open_socket_page(foreign, elsewhere, token, gateway=realtime.gateway.url)
     await expect(foreign.locator("#status")).to_have_text(re.compile(r"^connect_error: "))
     assert any("403" in error for error in handshake_errors), handshake_errors
-    assert realtime.gateway.stats()["sockets"]["/"] == 1  # only the web app's page
+    assert realtime.gateway.stats()["sockets"]["/"] == 2  # the web app's and its own page

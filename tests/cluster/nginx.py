@@ -1,4 +1,4 @@
-"""Debian's nginx in front of gateway nodes, with the configuration the README documents.
+"""Debian's nginx in front of gateway nodes, with the configuration docs/production.md documents.
 
 nginx runs as an ordinary child process (``daemon off``) on a free loopback port, with its
 pid file, logs and temporary files in a test directory, and is stopped by its pid. The

@@ -1,4 +1,4 @@
-"""Two gateway nodes on one Redis behind nginx, configured as the README says: npm
+"""Two gateway nodes on one Redis behind nginx, configured as docs/production.md says: npm
 socket.io-client over polling, WebSocket and polling upgraded to WebSocket, and SSE."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .conftest import Node, StartNode
 from .nginx import CONFIG, Nginx
 from .test_cluster import publish
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PRODUCTION_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "production.md"
 CONNECTIONS = re.compile(r"^ybrt_connections\{([^}]*)\} (\S+)$", re.M)
 LABEL = re.compile(r'(\w+)="([^"]*)"')
 
@@ -75,8 +75,8 @@ async def gets_broadcasts_from_both(driver: NodeDriver, names: list[str], a: Nod
         assert len(updates) == 4
 
 
-def test_the_readme_shows_the_shipped_nginx_config() -> None:
-    blocks = re.findall(r"```nginx\n(.*?)```", README.read_text(), re.S)
+def test_the_production_guide_shows_the_shipped_nginx_config() -> None:
+    blocks = re.findall(r"```nginx\n(.*?)```", PRODUCTION_GUIDE.read_text(), re.S)
     assert CONFIG.read_text() in blocks
 
 

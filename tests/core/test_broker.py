@@ -73,6 +73,22 @@ async def test_a_retried_publish_with_the_same_key_is_delivered_once() -> None:
     assert len(inbox.received) == 2
 
 
+
+async def test_the_idempotency_table_holds_at_most_its_cap_and_forgets_the_oldest() -> None:
+    hub = Hub()
+    inbox = Inbox()
+    hub.subscribe("a", inbox)
+    broker = MemoryBroker(hub, HistoryLimits(10, 60.0), clock=Clock(),
+                          max_idempotency_keys=3)
+    for n in range(10):
+        await broker.publish(["a"], Outgoing("e"), idempotency_key=f"k{n}")
+    assert len(broker._keys) == 3
+    await broker.publish(["a"], Outgoing("e"), idempotency_key="k9")
+    assert len(inbox.received) == 10
+    # Pushed out: a retry of the oldest key is published again.
+    await broker.publish(["a"], Outgoing("e"), idempotency_key="k0")
+    assert len(inbox.received) == 11
+
 def test_without_recovery_socketio_shapes_carry_no_offset() -> None:
     broker, inbox = make(stamp_socketio=False)
     broker.publish_nowait(["a"], Outgoing("e", (1,)))

@@ -50,3 +50,16 @@ def test_overrides_replace_single_entries() -> None:
     assert policy.can_subscribe(FINANCE, "rider_locations")
     assert not policy.can_subscribe(ADMIN, "rider_locations")
     assert policy.can_subscribe(FINANCE, "expense_updates")
+
+
+def test_a_room_is_asked_again_of_the_current_credentials() -> None:
+    policy = Policy()
+    demoted = Credentials("ops-1", "rider")
+    assert not policy.allows_room(demoted, "rider_locations")
+    assert not policy.allows_room(demoted, "role:operations")
+    assert policy.allows_room(demoted, "role:rider")
+    assert policy.allows_room(demoted, "user:ops-1")
+    assert not policy.allows_room(demoted, "user:ops-2")
+    # Rooms the policy does not govern are the application's.
+    assert policy.allows_room(demoted, "my-app-room")
+    assert policy.allows_room(Credentials("ops-1", "operations"), "rider_locations")

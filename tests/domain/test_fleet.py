@@ -41,6 +41,14 @@ def test_a_view_is_the_contract_shape_with_the_status() -> None:
     assert fleet.view("nobody") is None
 
 
+def test_a_view_carries_the_extra_fields_of_the_last_fix_only() -> None:
+    fleet = FleetState()
+    fleet.update(fix("r1", extra={"battery": 80}), T0, T0)
+    assert (fleet.view("r1") or {}).get("extra") == {"battery": 80}
+    fleet.update(fix("r1"), T0 + 1, T0 + 1)
+    assert "extra" not in (fleet.view("r1") or {"extra": "no view"})
+
+
 def test_the_snapshot_holds_each_riders_last_fix_least_recently_heard_first() -> None:
     fleet = FleetState()
     fleet.update(fix("r1", 25.0), T0, T0)

@@ -32,8 +32,9 @@ async def handshake(port: int) -> tuple[int, dict[str, object], asyncio.StreamWr
 async def test_a_burst_of_5000_connects_is_answered_or_refused_with_a_reason(
         make_token: MakeToken) -> None:
     async with dual_stack_gateway(
-            limits={"max_connections_per_ip": PER_IP, "handshakes_per_ip_per_s": 0,
-                    "handshake_burst": 0},
+            # Sessions are the limit under test; each also keeps its TCP connection open.
+            limits={"max_connections_per_ip": PER_IP, "max_http_connections_per_ip": 0,
+                    "handshakes_per_ip_per_s": 0, "handshake_burst": 0},
             engineio={"connect_timeout_ms": 120_000}) as gateway:
         results: list[tuple[int, dict[str, object], asyncio.StreamWriter]] = []
         port = next(port for host, port in gateway.addresses if host == V4)

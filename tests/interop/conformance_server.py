@@ -1,7 +1,7 @@
 """The server the official Engine.IO and Socket.IO protocol test suites expect.
 
 The suites (``test-suite/`` in socketio/engine.io-protocol and socketio/socket.io-protocol)
-are not part of this repository; README.md says how to run them against this server:
+are not part of this repository; docs/testing.md says how to run them against this server:
 
     python -m tests.interop.conformance_server --port 3000
 
@@ -66,12 +66,15 @@ def build(config: Config = CONFIG) -> Gateway:
 
         @namespace.on_connect
         def greet(socket: Socket) -> None:
-            # The suites read the CONNECT ack and this event with one-shot listeners added
-            # one after the other, and lose a frame that arrives in the same read as the
-            # ack; sending one loop turn later keeps them in separate writes.
+            # The suite reads the CONNECT reply and this event with one-shot listeners added
+            # one after the other, and loses a frame that arrives in the same read as the
+            # reply. The gateway sends the reply in a write of its own, as socket.io does,
+            # but on a busy machine the suite's client still reads both at once (it loses
+            # this event from socket.io's own server too); a few milliseconds apart, it
+            # reads them one by one.
             def send_auth() -> None:
                 if socket.connected:
-                    socket.emit("auth", socket.auth)
+                    socket.emit("auth", dict(socket.auth))
 
             asyncio.get_running_loop().call_later(0.005, send_auth)
 

@@ -91,9 +91,10 @@ async def test_a_rider_cannot_publish_as_another_rider(gateway: Gateway,
                                      {"riderId": "rider-2", "latitude": 1, "longitude": 1},
                                      ack=True)
     assert refused == [{"ok": False, "code": "validation_failed",
-                        "error": "unknown location field(s): riderId"}]
-    await node_driver.emit("rider", "publish_location", {"latitude": 1, "longitude": 1},
-                           ack=True)
+                        "error": "riderId must be the rider id of the connection's token "
+                                 "(or left out)"}]
+    await node_driver.emit("rider", "publish_location",
+                           {"riderId": "rider-1", "latitude": 1, "longitude": 1}, ack=True)
     update = await node_driver.expect("ops", "event", event="rider_location_update")
     assert update["args"][0]["riderId"] == "rider-1"
 

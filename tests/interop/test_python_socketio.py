@@ -291,3 +291,54 @@ async def test_the_policy_table_comes_from_configuration(make_gateway: MakeGatew
             "ok": True, "channel": "expense_updates"}  # the other defaults stay
     finally:
         await client.sio.disconnect()
+
+
+async def test_configured_extra_fields_reach_subscribers_and_a_foreign_rider_id_is_refused(
+        make_gateway: MakeGateway, make_token: MakeToken) -> None:
+    from tests.conftest import gateway_config
+
+    gateway = await make_gateway(gateway_config(
+        riders={"extra_fields": {"battery": "integer", "appVersion": "string"}},
+        fleet={"conflate_interval_s": 0.05}))
+    ops, rider = Client(), Client()
+    try:
+        for client, token in ((ops, make_token("ops-1", "operations")),
+                              (rider, make_token("rider-1"))):
+            await client.sio.connect(gateway.url, auth={"token": token},
+                                     transports=["websocket"], wait_timeout=5)
+        assert (await ops.sio.call("subscribe_rider_locations", timeout=5))["ok"] is True
+        assert (await ops.sio.call("subscribe_fleet", timeout=5))["ok"] is True
+        here = {"latitude": 25.2048, "longitude": 55.2708}
+
+        foreign = await rider.sio.call("publish_location",
+                                       {**here, "riderId": "rider-2", "battery": 80}, timeout=5)
+        assert (foreign["ok"], foreign["code"]) == (False, "validation_failed")
+        assert "riderId" in foreign["error"]
+        misspelt = await rider.sio.call("publish_location", {**here, "batery": 80}, timeout=5)
+        assert misspelt["error"] == "unknown location field(s): 'batery'"
+        flood = {**here, **{f"{i:04d}" + "x" * 200: i for i in range(2000)}}
+        flooded = await rider.sio.call("publish_location", flood, timeout=5)
+        assert flooded["error"].endswith(" and 1995 more")
+        assert len(flooded["error"]) < 300
+
+        ack = await rider.sio.call("publish_location",
+                                   {**here, "riderId": "rider-1", "battery": 80,
+                                    "appVersion": "2.4.1"}, timeout=5)
+        assert ack["ok"] is True
+        # The first update subscribers see is the accepted fix: the refused ones went nowhere.
+        update = await ops.next_event("rider_location_update")
+        assert (update["riderId"], update["timestamp"]) == ("rider-1", ack["timestamp"])
+        assert update["extra"] == {"battery": 80, "appVersion": "2.4.1"}
+        while True:
+            batch = await ops.next_event("fleet_update")
+            moved = [r for r in batch.get("riders", []) if r["riderId"] == "rider-1"]
+            if batch["type"] == "batch" and moved:
+                break
+        assert moved[0]["extra"] == {"battery": 80, "appVersion": "2.4.1"}
+        # An SOS is not lost to the same fields either.
+        sos = await rider.sio.call("rider_sos", {**here, "riderId": "rider-1", "battery": 80},
+                                   timeout=5)
+        assert sos["ok"] is True
+    finally:
+        await ops.sio.disconnect()
+        await rider.sio.disconnect()

@@ -55,7 +55,7 @@ def trusting(cert_file: Path, *, maximum: ssl.TLSVersion | None = None) -> ssl.S
 
 
 async def tls_gateway(make_gateway: MakeGateway, certificate: tuple[Path, Path],
-                      **server: str) -> Gateway:
+                      **server: object) -> Gateway:
     cert_file, key_file = certificate
     return await make_gateway(gateway_config(server={
         "tls_cert_file": str(cert_file), "tls_key_file": str(key_file), **server}))
@@ -123,3 +123,14 @@ async def test_files_that_cannot_be_loaded_stop_the_start(
 def test_tls_settings_are_checked(server: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match=r"server\.tls_"):
         Config.from_mapping({"server": server})
+
+
+async def test_the_own_origin_over_tls_is_https(
+        make_gateway: MakeGateway, certificate: tuple[Path, Path]) -> None:
+    gateway = await tls_gateway(make_gateway, certificate, allowed_origins=[])
+    polling = f"{gateway.url}/socket.io/?EIO=4&transport=polling"
+    async with httpx.AsyncClient(verify=trusting(certificate[0])) as https:
+        own = await https.get(polling, headers={"Origin": f"https://localhost:{gateway.port}"})
+        plain = await https.get(polling, headers={"Origin": f"http://localhost:{gateway.port}"})
+    assert own.status_code == 200
+    assert plain.status_code == 403

@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from tests.conftest import MakeGateway, MakeToken, gateway_config
+from tests.waiting import until
 from yellowbox_realtime.app import Gateway
+from yellowbox_realtime.config import ServerConfig
 
 
 def eio_url(gateway: Gateway, **params: str) -> str:
@@ -81,6 +83,36 @@ async def test_cors_for_allowed_origins_and_refusal_for_others(
             await session.ws_connect(eio_url(gateway, transport="websocket"),
                                      origin="https://evil.example")
         assert info.value.status == 403
+
+
+async def test_the_gateways_own_origin_is_allowed_whatever_the_list_says(
+        make_gateway: MakeGateway) -> None:
+    # The default allow-list names port 3001; this gateway listens on another.
+    gateway = await make_gateway(gateway_config(server={"allowed_origins": list(
+        ServerConfig().allowed_origins)}))
+    assert gateway.port != 3001
+    own = [f"http://{host}:{gateway.port}" for host in ("127.0.0.1", "localhost", "[::1]")]
+    foreign = [f"http://127.0.0.1:{gateway.port + 1}", f"https://127.0.0.1:{gateway.port}",
+               "http://evil.example"]
+    async with httpx.AsyncClient() as client:
+        for origin in own:
+            ok = await client.get(eio_url(gateway, transport="polling"),
+                                  headers={"Origin": origin})
+            assert ok.status_code == 200, origin
+            assert ok.headers["access-control-allow-origin"] == origin
+        for origin in foreign:
+            refused = await client.get(eio_url(gateway, transport="polling"),
+                                       headers={"Origin": origin})
+            assert refused.status_code == 403, origin
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(eio_url(gateway, transport="websocket"),
+                                      origin=own[0]) as ws:
+            assert (await ws.receive_str()).startswith("0{")
+        for origin in foreign:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                await session.ws_connect(eio_url(gateway, transport="websocket"),
+                                         origin=origin)
+            assert info.value.status == 403
 
 
 async def test_long_poll_waits_for_data_and_post_delivers_packets(gateway: Gateway) -> None:
@@ -221,3 +253,88 @@ async def test_a_second_websocket_for_an_upgraded_session_is_closed_and_the_firs
         await first.send_str("40")  # the session's own socket is still served
         reply = await asyncio.wait_for(first.receive_str(), 5)
         assert reply.startswith('44{"message":"authentication required')
+
+
+# A pending polling GET against the three things that end it, in every order: what the GET
+# answers, and whether the upgrade (if it comes after the close) is refused. Whatever the
+# order, the session ends closed.
+@pytest.mark.parametrize(("order", "get_answer", "upgrade_refused"), [
+    (("close", "upgrade", "ping"), "6", True),
+    (("close", "ping", "upgrade"), "6", True),
+    (("upgrade", "close", "ping"), "6", False),
+    (("upgrade", "ping", "close"), "6", False),
+    (("ping", "close", "upgrade"), "2", True),
+    (("ping", "upgrade", "close"), "2", False),
+])
+async def test_a_pending_poll_against_close_upgrade_and_ping(
+        make_gateway: MakeGateway, order: tuple[str, ...], get_answer: str,
+        upgrade_refused: bool) -> None:
+    # Steps before the first ping take milliseconds; the first ping comes an interval after
+    # the open, so it never overtakes them.
+    gateway = await make_gateway(gateway_config(engineio={
+        "ping_interval_ms": 400, "ping_timeout_ms": 5000}))
+    async with httpx.AsyncClient() as client, aiohttp.ClientSession() as http:
+        sid = (await handshake(client, gateway))["sid"]
+        url = eio_url(gateway, transport="polling", sid=sid)
+        poll: asyncio.Task[httpx.Response] | None = asyncio.create_task(client.get(url))
+        assert gateway._engine is not None
+        session = gateway._engine.sessions[sid]
+        await until(lambda: session.poll_waiting)
+        ws: aiohttp.ClientWebSocketResponse | None = None
+        closed = False
+
+        async def answered() -> str:
+            nonlocal poll
+            assert poll is not None
+            response = await asyncio.wait_for(poll, 5)
+            poll = None
+            assert response.status_code == 200
+            return response.text
+
+        for step in order:
+            if step == "ping" and not closed:
+                if ws is None:
+                    assert await answered() == "2"
+                    assert (await client.post(url, content=b"3")).text == "ok"
+                else:
+                    assert await ws.receive_str(timeout=5) == "2"
+                    await ws.send_str("3")
+            elif step == "upgrade":
+                if upgrade_refused and closed:
+                    with pytest.raises(aiohttp.WSServerHandshakeError) as refusal:
+                        await http.ws_connect(eio_url(gateway, transport="websocket", sid=sid))
+                    assert refusal.value.status == 400
+                    continue
+                ws = await http.ws_connect(eio_url(gateway, transport="websocket", sid=sid))
+                await ws.send_str("2probe")
+                assert await ws.receive_str(timeout=5) == "3probe"
+                if poll is not None:
+                    assert await answered() == get_answer
+                await ws.send_str("5")
+            elif step == "close":
+                if ws is None:
+                    assert (await client.post(url, content=b"1")).text == "ok"
+                    if poll is not None:
+                        assert await answered() == get_answer
+                else:
+                    await ws.send_str("1")
+                    assert (await ws.receive(timeout=5)).type is aiohttp.WSMsgType.CLOSE
+                closed = True
+        assert closed
+        assert poll is None
+        gone = await client.get(url)
+        assert (gone.status_code, gone.json()["code"]) == (400, 1)
+        if ws is not None:
+            await ws.close()
+
+
+async def test_a_close_that_overtakes_the_pending_poll_leaves_it_unknown(
+        gateway: Gateway) -> None:
+    """As with socket.io's server: the POST's close packet ends the session, so the GET
+    sent before it but arriving after is for an unknown session."""
+    async with httpx.AsyncClient() as client:
+        sid = (await handshake(client, gateway))["sid"]
+        url = eio_url(gateway, transport="polling", sid=sid)
+        assert (await client.post(url, content=b"1")).text == "ok"
+        late = await client.get(url)
+        assert (late.status_code, late.json()["code"]) == (400, 1)

@@ -7,8 +7,12 @@ import json
 
 import pytest
 
-from tests.conftest import MakeGateway, gateway_config
+from tests.conftest import MakeGateway, MakeToken, gateway_config
+from tests.faults.rawclient import RawClient
+from tests.fuzz.test_memory import UPGRADE
+from tests.wsframes import frame
 from yellowbox_realtime.app import Gateway
+from yellowbox_realtime.protocol.websocket import OP_TEXT
 
 
 async def open_raw(gateway: Gateway) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -95,3 +99,32 @@ async def test_slow_request_heads_and_idle_connections_are_closed(
     assert await asyncio.wait_for(idle_reader.read(), 5) == b""
     slow_writer.close()
     idle_writer.close()
+
+
+async def test_pipelined_requests_spanning_parse_slices_are_answered_in_order(
+        gateway: Gateway) -> None:
+    # The front parses 8 KB at a time up to the first whole request; these heads straddle.
+    reader, writer = await open_raw(gateway)
+    pad = b"X-Pad: " + b"p" * 6000 + b"\r\n"
+    writer.write(b"".join(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + pad +
+                          b"X-Request-Id: r%d\r\n\r\n" % i for i in range(5)))
+    for i in range(5):
+        status, headers, _ = await read_response(reader)
+        assert status == 200
+        assert headers["x-request-id"] == f"r{i}"
+    writer.close()
+
+
+async def test_frames_right_behind_a_large_upgrade_request_reach_the_websocket(
+        gateway: Gateway, make_token: MakeToken) -> None:
+    reader, writer = await open_raw(gateway)
+    head = UPGRADE[:-2] + b"X-Pad: " + b"p" * 9000 + b"\r\n\r\n"
+    connect = frame(OP_TEXT, b"40" + json.dumps({"token": make_token("ops-1", "operations")})
+                    .encode())
+    writer.write(head + connect)  # one write: the frame follows the head in the same read
+    assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).startswith(
+        b"HTTP/1.1 101 ")
+    client = RawClient(reader, writer)
+    assert (await client.next_frame())[1].startswith(b"0{")
+    assert (await client.next_frame())[1].startswith(b'40{"sid"')
+    await client.close()

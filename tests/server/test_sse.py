@@ -14,6 +14,7 @@ import socketio
 from tests.conftest import DEV_SECRET, MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.auth.dev import mint_dev_token
+from yellowbox_realtime.config import ServerConfig
 
 from .ssereader import client, open_stream
 
@@ -227,6 +228,31 @@ async def test_origins_are_checked_and_cors_allows_credentials(
                                f"{ticket.json()['ticket']}", headers={"Origin": app}) as sse:
             assert sse.response.headers["access-control-allow-origin"] == app
             assert sse.response.headers["access-control-allow-credentials"] == "true"
+            assert (await sse.next()).event == "ready"
+
+
+async def test_the_gateways_own_origin_may_take_tickets_and_streams(
+        make_gateway: MakeGateway, make_token: MakeToken) -> None:
+    # The default allow-list names port 3001; this gateway listens on another.
+    gateway = await make_gateway(gateway_config(server={"allowed_origins": list(
+        ServerConfig().allowed_origins)}))
+    assert gateway.port != 3001
+    own = f"http://localhost:{gateway.port}"
+    auth = {"Authorization": f"Bearer {make_token('ops-1', 'operations')}"}
+    async with client() as http:
+        for foreign in (f"http://localhost:{gateway.port + 1}", "http://evil.example"):
+            status, code, _ = await refused(http, "POST", f"{gateway.url}/sse/tickets",
+                                            headers={"Origin": foreign, **auth})
+            assert (status, code) == (403, "forbidden")
+            status, code, _ = await refused(http, "GET", f"{gateway.url}/sse/alerts",
+                                            headers={"Origin": foreign, **auth})
+            assert (status, code) == (403, "forbidden")
+        ticket = await http.post(f"{gateway.url}/sse/tickets", headers={"Origin": own, **auth})
+        assert ticket.status_code == 200
+        assert ticket.headers["access-control-allow-origin"] == own
+        async with open_stream(http, f"{gateway.url}/sse/alerts?ticket="
+                               f"{ticket.json()['ticket']}", headers={"Origin": own}) as sse:
+            assert sse.response.headers["access-control-allow-origin"] == own
             assert (await sse.next()).event == "ready"
 
 

@@ -86,3 +86,20 @@ def test_the_table_is_bounded_and_refuses_rather_than_evicts() -> None:
     clock.now += 1
     tickets.issue(OPS)
     assert len(tickets) == 2
+
+
+def test_one_user_holds_at_most_its_share_until_one_is_used_or_expires() -> None:
+    clock = Clock()
+    tickets = TicketStore(30.0, 10, 2, clock=clock, wall_clock=lambda: WALL + clock.now)
+    first, _ = tickets.issue(OPS)
+    tickets.issue(OPS)
+    with pytest.raises(RateLimited, match="at most 2") as refused:
+        tickets.issue(OPS)
+    assert refused.value.retry_after_s == 30  # type: ignore[attr-defined]
+    tickets.issue(Credentials("ops-2", "operations"))  # another user has a share of its own
+    tickets.redeem(first)
+    assert tickets.held_by("ops-1") == 1
+    tickets.issue(OPS)
+    clock.now += 30.0
+    tickets.issue(Credentials("ops-3", "operations"))  # expired ones are dropped as met
+    assert (tickets.held_by("ops-1"), tickets.held_by("ops-2"), len(tickets)) == (0, 0, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -65,3 +66,20 @@ async def test_sigterm_stops_the_simulator_cleanly(
             await process.wait()
     assert process.returncode == 0, err.decode()
     assert out == b""  # quiet
+
+
+async def test_a_run_that_never_connects_fails_with_the_reason(tmp_path: Path) -> None:
+    with socket.socket() as unused:  # bound, never listening: connections are refused
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "yellowbox_realtime.cli", "simulate", "--url", url,
+            "--token-secret", DEV_SECRET, "--riders", "2", "--duration", "1", "--quiet",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "YELLOWBOX_STATE_DIR": str(tmp_path)})
+        out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+    assert process.returncode == 1
+    assert out == b""
+    last = err.decode().splitlines()[-1]
+    assert last.startswith(f"simulate: no rider ever connected to {url}: cannot reach the "
+                           "gateway: ")

@@ -38,6 +38,8 @@ export interface RiderLocationUpdate {
   timestamp: string;
   /** When the rider's device took the fix, if it said (ISO 8601, UTC). */
   recordedAt?: string;
+  /** The fields the operator configured in `[riders.extra_fields]` that the fix had. */
+  extra?: Record<string, string | number | boolean>;
 }
 
 /** `expense_status_change`: the back office's expense update. */

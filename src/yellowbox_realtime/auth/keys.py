@@ -5,6 +5,12 @@ response's ``Cache-Control: max-age``. A token naming a kid we do not hold may m
 provider rotated keys early, so it triggers one refetch -- but at most once per
 ``refetch_interval_s``, because anyone can send a token with an invented kid and must not be
 able to make us hammer the key server. Concurrent refreshes share a single request.
+
+A key server that is down or slow does not take authentication with it: once its keys have
+expired, a key we hold still verifies while a refresh is under way (nobody waits behind a
+slow server but the one who started it) and after a refresh failed, for up to
+``max_stale_s`` past their expiry; and it is asked again no more than once per
+``refetch_interval_s`` whatever arrives, so an outage does not turn into a fetch per token.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ PublicKey = RSAPublicKey | EllipticCurvePublicKey
 
 DEFAULT_MAX_AGE_S = 300.0
 REFETCH_INTERVAL_S = 30.0
+# How long past their expiry held keys still verify while the key server cannot be reached:
+# long enough to ride out an outage, short enough that a key withdrawn meanwhile (a leaked
+# one) is not trusted for days.
+MAX_STALE_S = 6 * 3600.0
 
 
 class KeySetError(ValueError):
@@ -64,6 +74,7 @@ class KeySet:
         refetch_interval_s: float = REFETCH_INTERVAL_S,
         timeout_s: float = 10.0,
         max_bytes: int = 1024 * 1024,
+        max_stale_s: float = MAX_STALE_S,
     ) -> None:
         self._url = url
         self._parse = parse
@@ -74,6 +85,7 @@ class KeySet:
         self._refetch_interval_s = refetch_interval_s
         self._timeout_s = timeout_s
         self._max_bytes = max_bytes
+        self._max_stale_s = max_stale_s
         self._keys: Mapping[str, VerificationKey] | None = None
         self._expires_at = float("-inf")
         self._last_fetch_at = float("-inf")
@@ -84,14 +96,29 @@ class KeySet:
         """The key for ``kid``; AuthenticationError if unknown, AuthBackendUnavailable if the
         set cannot be fetched."""
         now = self._clock()
-        keys = self._keys
-        if keys is not None and now < self._expires_at:
-            found = keys.get(kid)
-            if found is not None:
-                return found
-            if now - self._last_fetch_at < self._refetch_interval_s:
-                raise AuthenticationError("token key id is unknown")
-        found = (await self._refresh()).get(kid)
+        held = self._keys.get(kid) if self._keys is not None else None
+        if held is not None and now < self._expires_at:
+            return held
+        # Expired but held: usable while the key server cannot tell us otherwise.
+        stale = held if held is not None and now < self._expires_at + self._max_stale_s \
+            else None
+        if self._inflight is None and now - self._last_fetch_at < self._refetch_interval_s \
+                and not self._closed:
+            # Asked moments ago (and, if these keys are expired, it failed): not again yet.
+            if stale is not None:
+                return stale
+            if self._keys is None:
+                raise AuthBackendUnavailable(
+                    "could not fetch signing keys: key server failed moments ago")
+            raise AuthenticationError("token key id is unknown")
+        if stale is not None and self._inflight is not None:
+            return stale
+        try:
+            found = (await self._refresh()).get(kid)
+        except AuthBackendUnavailable:
+            if stale is not None:
+                return stale
+            raise
         if found is None:
             raise AuthenticationError("token key id is unknown")
         return found

@@ -30,8 +30,12 @@ appends to a bounded queue.
 Bounded: at most ``max_queue`` publishes wait for Redis; past that ``publish_nowait`` drops
 the event (counted in ``dropped``, logged) and ``publish`` raises :class:`BrokerUnavailable`.
 
-Outages. When Redis cannot be reached (a publish fails, or the pub/sub connection is lost)
-the broker is *down* until it has reconnected and recorded the outage:
+Outages. When Redis cannot be reached (a publish fails, the pub/sub connection is lost, or
+a health check goes unanswered) the broker is *down* until it has reconnected and recorded
+the outage. A Redis that stops answering without closing its connections (a frozen
+process, a network dropping packets) is noticed by the health check: a PING through the
+pub/sub connection every ``health_check_interval_s`` that must come back within
+``timeout_s``, so it is noticed within their sum whether or not anything is published:
 
 - ``publish_nowait`` (Socket.IO emits, the operations' timers) delivers to this node's
   subscribers only, without a new number: the event carries the last position this node
@@ -141,7 +145,8 @@ class RedisBroker:
                  per_channel: dict[str, HistoryLimits] | None = None, *,
                  prefix: str = "ybrt:", stamp_socketio: bool = True,
                  idempotency_window_s: float = 24 * 3600, max_queue: int = 100_000,
-                 timeout_s: float = 5.0, clock: Callable[[], float] | None = None) -> None:
+                 timeout_s: float = 5.0, health_check_interval_s: float = 5.0,
+                 clock: Callable[[], float] | None = None) -> None:
         self.hub = hub
         self.redis = client
         self.prefix = prefix
@@ -151,6 +156,7 @@ class RedisBroker:
         self._window_ms = int(idempotency_window_s * 1000)
         self._max_queue = max_queue
         self._timeout = timeout_s
+        self._health_interval = health_check_interval_s
         self._clock = clock
         self._node = uuid.uuid4().hex[:16]
         self._seq = itertools.count(1)
@@ -214,7 +220,8 @@ class RedisBroker:
         self._tasks = [asyncio.create_task(self._write(), name="redis-broker-write"),
                        asyncio.create_task(self._read(), name="redis-broker-read"),
                        asyncio.create_task(self._subscriptions(), name="redis-broker-sub"),
-                       asyncio.create_task(self._heal(), name="redis-broker-heal")]
+                       asyncio.create_task(self._heal(), name="redis-broker-heal"),
+                       asyncio.create_task(self._watch(), name="redis-broker-watch")]
 
     async def close(self) -> None:
         """Send what is queued (for up to ``timeout_s``), then stop listening."""
@@ -238,22 +245,24 @@ class RedisBroker:
         self._queue.clear()
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(self._timeout):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                # Older redis releases leave PubSub.aclose unannotated; newer ones type it.
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(self._timeout):
                 await self.redis.aclose()
 
     async def check(self) -> str | None:
-        """Why this broker cannot serve now (``/readyz``), or None."""
+        """Why this broker cannot serve now (``/readyz``), or None. An outage already
+        known is said at once, without waiting on Redis for ``timeout_s``."""
+        if not self._healthy:
+            return "redis broker: the pub/sub connection is down (reconnecting)"
+        if not self._up:
+            return "redis broker: reconnecting after an outage (serving local clients only)"
         try:
             async with asyncio.timeout(self._timeout):
                 await self.redis.ping()
         except (RedisError, OSError, TimeoutError) as exc:
             return f"redis broker: {exc or type(exc).__name__}"
-        if not self._healthy:
-            return "redis broker: the pub/sub connection is down (reconnecting)"
-        if not self._up:
-            return "redis broker: reconnecting after an outage (serving local clients only)"
         return None
 
     @property
@@ -513,6 +522,34 @@ class RedisBroker:
                     continue
                 outage.add(channel)
         self.hub.publish(channels, message, exclude)
+
+    async def _watch(self) -> None:
+        """The health check: a PING through the pub/sub connection each interval, answered
+        (read back in order) within ``timeout_s``, or the connection is given up for dead and
+        the reader reconnects."""
+        while True:
+            await asyncio.sleep(self._health_interval)
+            if not self._healthy:
+                continue  # the reader is reconnecting
+            try:
+                await self._barrier()
+            except (RedisError, OSError, TimeoutError) as exc:
+                if not self._healthy:
+                    continue  # lost meanwhile, and the reader knows
+                log.warning("redis broker: no answer from Redis within %s s (%s); "
+                            "reconnecting", self._timeout, exc or type(exc).__name__)
+                self._healthy = False
+                self._went_down(exc)
+                # The reader waits on a connection that may never deliver again: a new one
+                # takes over (cancelling the read drops the connection).
+                reader = self._tasks[1]
+                reader.cancel()
+                self._tasks[1] = asyncio.create_task(self._read_after(reader),
+                                                     name="redis-broker-read")
+
+    async def _read_after(self, reader: asyncio.Task[None]) -> None:
+        await asyncio.gather(reader, return_exceptions=True)
+        await self._read()
 
     async def _heal(self) -> None:
         """While down: probe (backoff with jitter) until Redis answers and the pub/sub

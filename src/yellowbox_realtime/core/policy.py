@@ -49,6 +49,12 @@ class Policy:
     subscribe: Mapping[str, frozenset[str]] = field(default_factory=lambda: DEFAULT_SUBSCRIBE)
     publish: Mapping[str, frozenset[str]] = field(default_factory=lambda: DEFAULT_PUBLISH)
 
+    def roles(self) -> tuple[str, ...]:
+        """The built-in roles, then any other the table names (configuration may add one)."""
+        named = {role for roles in (*self.subscribe.values(), *self.publish.values())
+                 for role in roles}
+        return (*ROLES, *sorted(named - set(ROLES)))
+
     @classmethod
     def with_overrides(cls, subscribe: Mapping[str, tuple[str, ...]],
                        publish: Mapping[str, tuple[str, ...]]) -> Policy:
@@ -65,6 +71,15 @@ class Policy:
         if kind == "role" and name:
             return who.role == name
         return who.role in self.subscribe.get(channel, frozenset())
+
+    def allows_room(self, who: Credentials, room: str) -> bool:
+        """Whether ``who`` may stay in ``room``, asked again whenever a connection's
+        credentials change (a refreshed token, a recovered session). Rooms the policy does
+        not govern (an application's own) are the application's business: allowed."""
+        kind, _, name = room.partition(":")
+        if room in self.subscribe or (kind in ("user", "role") and name):
+            return self.can_subscribe(who, room)
+        return True
 
     def check_subscribe(self, who: Credentials, channel: str) -> None:
         if channel not in self.subscribe and ":" not in channel:

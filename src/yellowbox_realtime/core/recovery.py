@@ -7,7 +7,9 @@ it saw gets the same socket id and rooms back, and the events it missed (see
 :class:`~.history.History`). Each record is taken once: a second reconnect with the same
 ``pid`` starts fresh.
 
-Bounded: at most ``max_sessions`` records; past that the oldest go first. Pure: time is
+Bounded: at most ``max_sessions`` records; past that the oldest go first. One user keeps at
+most ``max_per_user`` of them: beyond that user's new records are not kept, so a user
+leaving in a loop cannot push the oldest out, which are everyone else's. Pure: time is
 passed in.
 """
 
@@ -58,22 +60,46 @@ class RecoveryRecords(Protocol):
 
 
 class RecoveryStore:
-    def __init__(self, window_s: float, max_sessions: int) -> None:
+    def __init__(self, window_s: float, max_sessions: int, max_per_user: int = 0) -> None:
         self.window_s = window_s
         self.max_sessions = max_sessions
+        # 0: no share per user.
+        self.max_per_user = max_per_user
         self._departed: OrderedDict[str, Departed] = OrderedDict()
+        # Records by user id, for the share; users with none are not kept.
+        self._held: dict[str | None, int] = {}
 
     def keep(self, pid: str, departed: Departed) -> None:
         self.expire(departed.left_at)
+        held = self._held.get(departed.uid, 0)
+        if self.max_per_user and departed.uid is not None and held >= self.max_per_user \
+                and pid not in self._departed:
+            return  # its own share is full: this one starts afresh if it comes back
+        previous = self._departed.pop(pid, None)
+        if previous is not None:
+            self._release(previous)
         self._departed[pid] = departed
-        self._departed.move_to_end(pid)
+        self._held[departed.uid] = self._held.get(departed.uid, 0) + 1
         while len(self._departed) > self.max_sessions:
-            self._departed.popitem(last=False)
+            self._release(self._departed.popitem(last=False)[1])
 
     def take(self, pid: str, now: float) -> Departed | None:
         """The record for ``pid`` if it is still within the window; it is removed."""
         self.expire(now)
-        return self._departed.pop(pid, None)
+        found = self._departed.pop(pid, None)
+        if found is not None:
+            self._release(found)
+        return found
+
+    def held_by(self, uid: str | None) -> int:
+        return self._held.get(uid, 0)
+
+    def _release(self, departed: Departed) -> None:
+        left = self._held.get(departed.uid, 0) - 1
+        if left > 0:
+            self._held[departed.uid] = left
+        else:
+            self._held.pop(departed.uid, None)
 
     async def claim(self, pid: str, now: float) -> Departed | None:
         return self.take(pid, now)
@@ -90,7 +116,7 @@ class RecoveryStore:
             oldest = next(iter(departed.values()))
             if now - oldest.left_at <= self.window_s:
                 return
-            departed.popitem(last=False)
+            self._release(departed.popitem(last=False)[1])
 
     def __len__(self) -> int:
         return len(self._departed)

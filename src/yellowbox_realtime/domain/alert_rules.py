@@ -44,6 +44,10 @@ class SpeedWatch:
     def forget(self, rider_id: str) -> None:
         self._speeding.discard(rider_id)
 
+    def __len__(self) -> int:
+        """How many riders are in a speeding episode."""
+        return len(self._speeding)
+
 
 def breach(kind: str, event: str) -> bool:
     """Whether a geofence event (``"enter"``/``"exit"``) of a fence ``kind`` is a breach.

@@ -13,14 +13,14 @@ from typing import Any
 
 from ..errors import ValidationError
 
-__all__ = ["DEFAULT_CURRENCY", "MAX_AMOUNT", "MAX_ID_CHARS", "amount", "currency",
-           "known_fields", "optional_text", "record_id", "status"]
+__all__ = ["CONTROL_CHARACTERS", "DEFAULT_CURRENCY", "MAX_AMOUNT", "MAX_ID_CHARS", "amount",
+           "currency", "known_fields", "optional_text", "record_id", "status"]
 
 MAX_ID_CHARS = 128
 MAX_AMOUNT = 1e9
 # The fleet works in Dubai: amounts without a currency are dirhams.
 DEFAULT_CURRENCY = "AED"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
@@ -42,7 +42,7 @@ def record_id(value: Any, name: str) -> str:
     """An id: 1 to 128 characters, none of them control characters (ids reach logs)."""
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_CHARS:
         raise ValidationError(f"{name} must be a string of 1 to {MAX_ID_CHARS} characters")
-    if _CONTROL.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise ValidationError(f"{name} must not contain control characters")
     return value
 

@@ -21,7 +21,8 @@ found, re-evaluated and re-pushed when it comes up), so the heap stays about as 
 fleet however often riders report, and a sweep costs O(riders due * log fleet).
 
 Bounded by ``max_riders``: past it the rider not heard from for longest is dropped, without
-a status change (it is forgotten, not offline).
+a status change (it is forgotten, not offline); :meth:`FleetState.drain_forgotten` names the
+dropped riders, so what else is kept per rider can be dropped with them.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ __all__ = ["RIDER_STATUSES", "FleetLimits", "FleetState", "RiderStatus",
 
 RiderStatus = Literal["online", "stale", "offline"]
 RIDER_STATUSES: tuple[RiderStatus, ...] = ("online", "stale", "offline")
-# What a RiderView carries from the accepted update besides riderId and status.
-_VIEW_FIELDS = ("latitude", "longitude", "speed", "heading", "accuracy", "timestamp")
+# What a RiderView carries from the accepted update besides riderId and status: the
+# configured extra fields (battery ...) too, which dashboards show with the position.
+_VIEW_FIELDS = ("latitude", "longitude", "speed", "heading", "accuracy", "timestamp", "extra")
 
 @dataclass(frozen=True, slots=True)
 class FleetLimits:
@@ -122,6 +124,8 @@ class FleetState:
         self._counts: dict[RiderStatus, int] = dict.fromkeys(RIDER_STATUSES, 0)
         # Insertion-ordered set of riders to put in the next conflated batch.
         self._moved: dict[str, None] = {}
+        # Riders dropped past max_riders since the last drain_forgotten.
+        self._forgotten: list[str] = []
 
     # -- fixes ----------------------------------------------------------------------------
 
@@ -161,7 +165,9 @@ class FleetState:
             self._schedule(rider)
             changes = [StatusChange(rider_id, "online", None, now, rider.view())]
             if len(self._riders) > self.limits.max_riders:
-                self.forget(next(iter(self._riders)))
+                dropped = next(iter(self._riders))
+                self.forget(dropped)
+                self._forgotten.append(dropped)
             return changes
         rider.fix, rider.fix_time, rider.heard = fix, fix_time, now
         # A fix shows the rider reporting, by whatever path it came: it ends a pending
@@ -225,6 +231,11 @@ class FleetState:
         moved, self._moved = self._moved, {}
         return [self._riders[rider_id].view() for rider_id in moved
                 if rider_id in self._riders]
+
+    def drain_forgotten(self) -> list[str]:
+        """The riders dropped to stay within ``max_riders`` since the last drain."""
+        forgotten, self._forgotten = self._forgotten, []
+        return forgotten
 
     def forget(self, rider_id: str) -> None:
         """Drop the rider (its connection count stays: it may still be connected)."""

@@ -251,6 +251,12 @@ class ServerConnection:
         return self._close_reason
 
     @property
+    def held(self) -> int:
+        """Bytes kept for what has not fully arrived: an unfinished frame, the fragments of
+        an unfinished message."""
+        return (len(self._buffer) if self._buffer else 0) + self._message_size
+
+    @property
     def should_close_transport(self) -> bool:
         """True once the transport is to be closed after writing :meth:`data_to_send`."""
         return self._should_close
@@ -373,7 +379,10 @@ class ServerConnection:
             elif opcode == OP_PING:
                 self._emit(Ping(payload))
                 if self._state is State.OPEN:
-                    self._outgoing += _frame(0x80 | OP_PONG, payload)
+                    # Only the latest ping is answered (RFC 6455 5.5.3 allows it): while
+                    # open, nothing but a pong can be waiting in _outgoing, so a flood of
+                    # pings in one read leaves one pong.
+                    self._outgoing = _frame(0x80 | OP_PONG, payload)
             elif opcode == OP_PONG:
                 self._emit(Pong(payload))
             else:

@@ -4,7 +4,8 @@ Requests that are not streaming routes (REST API, webhooks, health, static files
 the ASGI app (Starlette), so they get a well-kept framework without a second server. The
 request body is already complete when the app runs (the front enforces the size limit).
 A response with a Content-Length is written as is; one without is sent chunked, so
-streaming responses work too.
+streaming responses work too, each chunk waiting until the client has read enough of the
+one before (the front's flow control).
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ class AsgiBridge:
                 streaming = True
             if more:
                 conn.write_body(body)
+                # Backpressure: the next chunk waits until the client reads this one.
+                await conn.front.wait_drained(conn)
             else:
                 conn.end_response(body)
 

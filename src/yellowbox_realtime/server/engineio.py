@@ -1,17 +1,27 @@
 """Engine.IO v4 server: sessions over HTTP long-polling and WebSocket.
 
 A session starts on either transport. A polling session may upgrade to WebSocket (probe,
-then upgrade packet). Pings go out in rounds, one sweep for all sessions every
-``ping_interval``; a session that has not answered a round within ``ping_timeout`` is closed.
+then upgrade packet). A session's first ping comes ``ping_interval`` after it opened, as
+clients expect (not at once: a client may then read a ping where it waits for something
+else; nor later: it is closed ``ping_timeout`` after that ping if it does not answer, and a
+client counts on that). From then on it is pinged in shared rounds, not by a timer of its
+own: the interval is cut into :data:`PING_PHASES` ticks, and the session is pinged at the
+tick one interval after its first ping and every interval from there (never late, up to an
+eighth early). A session that has not answered a ping within ``ping_timeout`` is closed.
 Whatever a session must send goes through one bounded buffer: the WebSocket's
-:class:`OutputBuffer`, or the polling queue flushed to the next GET.
+:class:`OutputBuffer` (pongs to a client's pings included), or the polling queue flushed
+to the next GET.
+
+What a client can make a session hold while its messages arrive is bounded three ways: per
+message (``engineio.max_payload``, and ``max_payload_before_connect`` until the session has
+joined a namespace: a stranger gets room for a CONNECT, not a megabyte), and per address
+(``limits.max_held_bytes_per_ip``, over all its connections' unfinished messages and bodies).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import collections
 import contextlib
 import json
 import logging
@@ -27,8 +37,9 @@ from ..errors import GatewayError, ProtocolError, SlowConsumer, TooManyRequests
 from ..protocol import engineio as eio
 from ..protocol import websocket as ws
 from .deadlines import Deadlines
-from .http import HttpConnection, Request, first_values, origin_allowed
+from .http import HttpConnection, Request, first_values
 from .limits import ClientLimits
+from .origins import origin_allowed
 from .output import FlushScheduler, Lingering, OutputBuffer
 
 if TYPE_CHECKING:
@@ -45,6 +56,9 @@ FORBIDDEN = (4, "Forbidden")
 UNSUPPORTED_VERSION = (5, "Unsupported protocol version")
 
 NOOP = b"6"
+# Heartbeat ticks per ping interval: how much earlier than ping_interval a ping after the
+# first may come.
+PING_PHASES = 8
 
 # Not kept for a session's lifetime: credentials and cookies (which can be large and must not
 # end up in logs), and what only served the handshake itself.
@@ -56,6 +70,10 @@ ENGINE_QUERY = frozenset({"EIO", "transport", "sid", "t"})
 
 # The empty polling queue every session starts with; never appended to (see _poll_append).
 _NO_PACKETS: list[bytes] = []
+
+# What a WebSocket that sends nothing more parses with: never fed (data is ignored from
+# then on), so what its own parser held of unfinished messages is freed at once.
+_SPENT_PARSER = ws.ServerConnection(max_message_bytes=0)
 
 
 class EngineHandler(Protocol):
@@ -114,7 +132,8 @@ class EngineSession:
     """One Engine.IO session; its transport may change from polling to WebSocket once."""
 
     __slots__ = ("_poll_conn", "_poll_queue", "_poll_size", "awaiting_pong_since", "closed",
-                 "handshake", "server", "sid", "state", "upgrading", "websocket")
+                 "handshake", "server", "sid", "state", "upgrading",
+                 "websocket")
 
     def __init__(self, server: EngineServer, sid: str, handshake: HandshakeInfo) -> None:
         self.server = server
@@ -135,6 +154,11 @@ class EngineSession:
     def polling_pending(self) -> int:
         """Bytes queued for the next polling response."""
         return self._poll_size
+
+    @property
+    def poll_waiting(self) -> bool:
+        """A polling GET is held open for the next packets."""
+        return self._poll_conn is not None
 
     # -- sending ----------------------------------------------------------------------
 
@@ -157,6 +181,14 @@ class EngineSession:
             self.websocket.append(ws.binary_frame(data))
         else:
             self._poll_append(b"b" + base64.b64encode(data))
+
+    def flush(self) -> None:
+        """Send what is queued now, in a write (or a polling response) of its own, rather
+        than with whatever is queued later in this loop turn."""
+        if self.websocket is not None:
+            self.websocket.flush()
+        else:
+            self._flush_poll()
 
     def _poll_append(self, packet: bytes) -> None:
         if self.closed:
@@ -216,7 +248,7 @@ class EngineSession:
 
     def handle_post(self, conn: HttpConnection, body: bytes) -> None:
         try:
-            packets = eio.decode_payload(body, self.server.config.max_payload)
+            packets = eio.decode_payload(body, self.server.message_limit(self))
         except GatewayError as exc:
             self.server.respond_error(conn, BAD_REQUEST, detail=exc.message,
                                       status=exc.http_status)
@@ -248,6 +280,20 @@ class EngineSession:
                 if kind is eio.PacketType.PING else "")
             self.close(f"parse error: {why}", notify=False, code=1002, why=why)
 
+    # -- the budget before CONNECT ----------------------------------------------------
+
+    def limit_until_joined(self) -> None:
+        """Until :meth:`joined`, messages may be at most ``max_payload_before_connect``."""
+        self.server.joining.add(self)
+        if self.websocket is not None:
+            self.websocket.parser.max_message_bytes = self.server.message_limit(self)
+
+    def joined(self) -> None:
+        """The layer above accepted the client (a namespace joined): the full budget."""
+        self.server.joining.discard(self)
+        if self.websocket is not None:
+            self.websocket.parser.max_message_bytes = self.server.config.max_payload
+
     # -- upgrade ----------------------------------------------------------------------
 
     def probe(self, transport: WebSocketTransport) -> None:
@@ -261,6 +307,7 @@ class EngineSession:
     def complete_upgrade(self, transport: WebSocketTransport) -> None:
         self.upgrading = None
         self.websocket = transport
+        transport.parser.max_message_bytes = self.server.message_limit(self)
         pending, self._poll_queue, self._poll_size = self._poll_queue, _NO_PACKETS, 0
         if self._poll_conn is not None:
             conn, self._poll_conn = self._poll_conn, None
@@ -312,13 +359,18 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
         super().__init__(transport, server.flusher, server.server_config.max_buffer_bytes)
         self.server = server
         self.session = session
-        self.parser = ws.ServerConnection(max_message_bytes=server.config.max_payload)
+        self.parser = ws.ServerConnection(max_message_bytes=server.message_limit(session))
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return  # half-closed: read only so that nothing is left unread (see _finish)
         parser = self.parser
         parser.receive_data(data)
+        held = parser.held
+        if (held or self in self.server.holding) and not self.server.hold(self, held):
+            self.close_with(1009, "too many bytes held for this address")
+            self._end("too many bytes held for this address")
+            return
         for event in parser.events_received():
             if isinstance(event, ws.TextMessage):
                 self._on_packet(event.text, None)
@@ -327,12 +379,24 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
             elif isinstance(event, ws.CloseReceived):
                 self._end("transport close")
         reply = parser.data_to_send()
-        if reply:
-            self.write_now(reply)
         if parser.should_close_transport:
+            if reply:
+                self.write_now(reply)  # the close frame: once, and the connection ends
             if parser.failure is not None:
                 self._end(f"transport error: {parser.failure.message}")
             self.transport.close()
+            # The close waits for the client to read; one that does not is aborted.
+            self.server.lingering.add(self.transport)
+        elif reply:
+            self._pong(reply)
+
+    def _pong(self, frame: bytes) -> None:
+        """Answer a ping through the bounded buffer; a pong still waiting there (the client
+        is not reading) is replaced, so pings cannot pile up pongs."""
+        chunks = self._chunks
+        if chunks and chunks[-1][0] == 0x80 | ws.OP_PONG:
+            self._size -= len(chunks.pop())
+        self.append(frame)
 
     def _on_packet(self, text: str | None, data: bytes | None) -> None:
         try:
@@ -370,6 +434,7 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
         frame, and after a slow consumer's cut, the reason before it.
         """
         self.discard()
+        self.parser = _SPENT_PARSER
         self.transport.write_eof()
         self.server.lingering.add(self.transport)
 
@@ -412,6 +477,7 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.discard()
         self.server.lingering.forget(self.transport)
+        self.server.hold(self, 0)
         self._end("transport close")
 
 
@@ -430,9 +496,18 @@ class EngineServer:
         self.server_config = server_config
         self.handler = handler
         self.sessions: dict[str, EngineSession] = {}
+        # Sessions on the budget before CONNECT, and the WebSockets holding unfinished
+        # messages with the (address, bytes) they count: few at a time, so kept here.
+        self.joining: set[EngineSession] = set()
+        self.holding: dict[WebSocketTransport, tuple[str, int]] = {}
         self.flusher = FlushScheduler(loop, self.counters, "websocket")
         self.lingering = Lingering(deadlines, server_config.slow_consumer_linger_s)
         self._heartbeat: asyncio.Task[None] | None = None
+        # The heartbeat tick last run, and the sessions each tick of an interval pings. The
+        # heartbeat holds sessions by id, so a closed one is freed at once (it leaves these
+        # lists when its tick comes).
+        self._tick = 0
+        self._phases: list[list[str]] = [[] for _ in range(PING_PHASES)]
         self._upgrades = ["websocket"] if "websocket" in config.transports else []
 
     # -- lifecycle --------------------------------------------------------------------
@@ -452,17 +527,44 @@ class EngineServer:
         self.flusher.flush_all()
 
     def forget(self, session: EngineSession) -> None:
+        self.joining.discard(session)
         if self.sessions.pop(session.sid, None) is not None and self.limits is not None:
             self.limits.close_ip(session.handshake.address)
+
+    # -- what clients make the server hold --------------------------------------------
+
+    def message_limit(self, session: EngineSession | None) -> int:
+        """The largest message ``session`` may send now (see the module's docstring)."""
+        if session is None or session in self.joining:
+            return min(self.config.max_payload, self.config.max_payload_before_connect)
+        return self.config.max_payload
+
+    def hold(self, transport: WebSocketTransport, held: int) -> bool:
+        """``transport`` now holds ``held`` bytes of unfinished messages (0: none, or it is
+        gone); False when that puts its address over ``limits.max_held_bytes_per_ip``."""
+        address, before = self.holding.pop(transport, ("", 0))
+        if not address:
+            session = transport.session
+            address = session.handshake.address if session is not None else ""
+        if self.limits is not None and address and held != before and \
+                not self.limits.hold(address, held - before):
+            self.limits.release(address, held)
+            return False
+        if held and address:
+            self.holding[transport] = (address, held)
+        return True
 
     # -- HTTP -------------------------------------------------------------------------
 
     def handle(self, request: Request, conn: HttpConnection) -> None:
-        # Every response to this request, now or after a long poll, carries the CORS headers.
-        conn.extra_headers = self._cors_headers(request)
-        if not origin_allowed(self.server_config.allowed_origins, request.headers):
+        if not origin_allowed(self.server_config.allowed_origins, conn.front.own_origins,
+                              request.headers):
+            # No CORS headers: the refusal must not tell the browser the origin may read it.
+            conn.extra_headers = [("Vary", "Origin")]
             self.respond_error(conn, FORBIDDEN, status=403, detail="origin not allowed")
             return
+        # Every response to this request, now or after a long poll, carries the CORS headers.
+        conn.extra_headers = self._cors_headers(request)
         if request.method == "OPTIONS":
             conn.respond(204, [("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
                                ("Access-Control-Allow-Headers",
@@ -547,8 +649,34 @@ class EngineServer:
         self.respond_polling(conn, open_packet.encode())
         self.handler.on_open(session)
 
+    def _first_ping(self, sid: str, due: float) -> None:
+        """Ping a new session, and let the rounds ping it from the next interval on."""
+        session = self.sessions.get(sid)
+        if session is None:
+            return
+        session.send_text("2")
+        session.awaiting_pong_since = tick = self._tick
+        # Counted from when the ping was due, so a late timer does not delay the close.
+        self.deadlines.at(due + self.config.ping_timeout_ms / 1000, self._pong_due, [sid],
+                          tick)
+        # The last tick's phase comes next one interval after it, just before now + interval.
+        self._phases[tick % PING_PHASES].append(sid)
+
+    def _pong_due(self, sids: list[str], tick: int) -> None:
+        """Close the sessions pinged at ``tick`` (or before) that have not answered since."""
+        sessions = self.sessions
+        for sid in sids:
+            session = sessions.get(sid)
+            if session is not None:
+                since = session.awaiting_pong_since
+                if since is not None and since <= tick:
+                    session.close("ping timeout", notify=False)
+
     def _add(self, session: EngineSession) -> None:
         self.sessions[session.sid] = session
+        self.deadlines.after(self.config.ping_interval_ms / 1000, self._first_ping,
+                             session.sid,
+                             self.deadlines.now() + self.config.ping_interval_ms / 1000)
         if self.limits is not None:
             self.limits.open_ip(session.handshake.address)
 
@@ -612,29 +740,26 @@ class EngineServer:
     # -- heartbeat --------------------------------------------------------------------
 
     async def _heartbeat_rounds(self) -> None:
-        """Ping every open session each interval; close those that miss a round's deadline."""
+        """Each tick, ping the sessions of its phase; ``ping_timeout`` later, close those
+        that have not answered."""
         loop = asyncio.get_running_loop()
-        interval = self.config.ping_interval_ms / 1000
+        tick_s = self.config.ping_interval_ms / 1000 / PING_PHASES
         timeout = self.config.ping_timeout_ms / 1000
-        rounds: collections.deque[tuple[float, int, list[EngineSession]]] = collections.deque()
-        round_id = 0
-        next_ping = loop.time() + interval
+        sessions = self.sessions
+        next_tick = loop.time() + tick_s
         while True:
-            wake = min(next_ping, rounds[0][0]) if rounds else next_ping
-            await asyncio.sleep(max(0.0, wake - loop.time()))
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
             now = loop.time()
-            while rounds and rounds[0][0] <= now:
-                _, due_round, pinged = rounds.popleft()
-                for session in pinged:
-                    since = session.awaiting_pong_since
-                    if not session.closed and since is not None and since <= due_round:
-                        session.close("ping timeout", notify=False)
-            if now >= next_ping:
-                round_id += 1
-                pinged = [s for s in self.sessions.values() if not s.closed]
-                for session in pinged:
-                    session.send_text("2")
-                    if session.awaiting_pong_since is None:
-                        session.awaiting_pong_since = round_id
-                rounds.append((now + timeout, round_id, pinged))
-                next_ping = now + interval
+            self._tick = tick = self._tick + 1
+            phase = tick % PING_PHASES
+            kept = [sid for sid in self._phases[phase] if sid in sessions]
+            self._phases[phase] = kept
+            for sid in kept:
+                session = sessions[sid]
+                session.send_text("2")
+                if session.awaiting_pong_since is None:
+                    session.awaiting_pong_since = tick
+            if kept:
+                # A copy: new sessions join the phase's list before this deadline.
+                self.deadlines.at(now + timeout, self._pong_due, kept.copy(), tick)
+            next_tick = now + tick_s

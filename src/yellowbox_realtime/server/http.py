@@ -8,6 +8,15 @@ Limits: header bytes and count, body size, the time a request head may take to a
 (slowloris) and how long a keep-alive connection may sit idle. One sweep for all
 connections enforces the timeouts; no timer per connection.
 
+Memory: a client that does not read its responses stops being read. When the transport's
+buffer passes its high-water mark (``pause_writing``), the connection stops reading and
+handles no next request until the client has read (``resume_writing``), so what it holds
+is one response beyond the mark, whatever it pipelines. A connection that will not drain is
+aborted at its deadline (a graceful close would wait for the drain forever), and one whose
+unsent bytes still pass ``server.max_buffer_bytes`` is aborted at once. With
+:class:`ClientLimits`, TCP connections count per peer address while they speak HTTP, and
+request bodies count, as they arrive, toward the bytes an address may have held.
+
 Every request has an id: the client's ``X-Request-Id`` when it is a short token of safe
 characters (a proxy's), else one of ours. It is sent back as ``X-Request-Id`` and logged
 with the request's method, path (never the query string, which can carry an SSE ticket),
@@ -18,9 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import json
 import logging
+import os
 import re
 import secrets
 import ssl as ssl_module
@@ -36,7 +47,15 @@ import httptools
 
 from ..config import ServerConfig
 from ..core.counters import Counters
-from ..errors import GatewayError, HeadersTooLarge, PayloadTooLarge, ProtocolError
+from ..errors import (
+    CannotListen,
+    GatewayError,
+    HeadersTooLarge,
+    PayloadTooLarge,
+    ProtocolError,
+)
+from .limits import ClientLimits
+from .origins import OwnOrigins
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("yellowbox_realtime.access")
@@ -45,6 +64,10 @@ access_log = logging.getLogger("yellowbox_realtime.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 Headers = Sequence[tuple[str, str]]
+
+# Bytes parsed at a time: parsing stops at the first slice that completes a request, so a
+# read full of pipelined requests makes a few request objects, not thousands.
+_PARSE_SLICE = 8192
 
 
 @dataclass(slots=True)
@@ -138,10 +161,16 @@ class HttpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
         self.deadline = time.monotonic() + self.front.config.header_timeout_s
-        self.front.connections.add(self)
+        try:
+            self.front.admit(self)
+        except GatewayError as exc:
+            # Not counted and not tracked: the refusal is small enough for the kernel.
+            self._closed = True
+            self.transport.write(_refusal(exc))
+            self.transport.close()
 
     def data_received(self, data: bytes) -> None:
-        if self._in_flight:
+        if self._in_flight or self._held or self._ready:
             # Pipelined bytes wait for the response in progress, within the head budget.
             self._held += data
             if len(self._held) > self.front.config.max_header_bytes + \
@@ -153,10 +182,34 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._parser = _DETACHED
-        self.front.connections.discard(self)
+        if not self._message_complete:
+            self.front.release(self, self._body_size)
+        self.front.leave(self)
         if self.on_close is not None:
             callback, self.on_close = self.on_close, None
             callback()
+
+    def pause_writing(self) -> None:
+        # The client does not read: neither do we. The deadline bounds how long it may
+        # take to read again, in flight or not (see HttpFront._sweep).
+        if self not in self.front.connections:
+            return  # refused at connection_made
+        if self.transport is not None:
+            self.transport.pause_reading()
+            self.deadline = time.monotonic() + self.front.config.idle_timeout_s
+        self.front.paused.add(self)
+
+    def resume_writing(self) -> None:
+        self.front.paused.discard(self)
+        self.front.drained(self)
+        # The client reads: another period, even for a connection closing after its
+        # response (the sweep aborts one that is still owed bytes at its deadline).
+        self.deadline = time.monotonic() + self.front.config.idle_timeout_s
+        if self.transport is None or self._closed or self.transport.is_closing():
+            return
+        self.transport.resume_reading()
+        if not self._in_flight:
+            self._next()
 
     # -- httptools callbacks ----------------------------------------------------------
 
@@ -191,12 +244,18 @@ class HttpConnection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
+        # Held (and given back when the body is complete or the connection ends) before
+        # any check, so what is given back is always what was held.
+        within = self.front.hold(self, len(body))
         if self._body_size > self.front.config.max_body_bytes:
             raise PayloadTooLarge("request body is too large")
+        if not within:
+            raise self.front.held_refusal(self)
         self._body.append(body)
 
     def on_message_complete(self) -> None:
         self._message_complete = True
+        self.front.release(self, self._body_size)
         self._ready.append(self._build_request())
 
     def _count_head(self, size: int) -> None:
@@ -207,14 +266,24 @@ class HttpConnection(asyncio.Protocol):
     # -- parsing and dispatch ---------------------------------------------------------
 
     def _feed(self, data: bytes) -> None:
+        """Parse ``data`` slice by slice up to the first complete request; the rest waits in
+        ``_held`` for its turn."""
+        at = 0
         try:
-            self._parser.feed_data(data)
+            while at < len(data):
+                piece = data[at:at + _PARSE_SLICE] if at or len(data) > _PARSE_SLICE else data
+                at += len(piece)
+                self._parser.feed_data(piece)
+                if self._ready:
+                    break
         except httptools.HttpParserUpgrade as upgrade:
             # What follows the upgrade request belongs to the new protocol.
-            offset = upgrade.args[0] if upgrade.args else len(data)
+            offset = at - len(piece) + (upgrade.args[0] if upgrade.args else len(piece))
             if not self._message_complete:
                 self._ready.append(self._build_request())
             self._held[:0] = data[offset:]
+            self._dispatch_next()
+            return
         except httptools.HttpParserError as exc:
             # httptools wraps what a callback raised; a limit we enforce has its own status.
             reject = exc.__context__
@@ -223,6 +292,8 @@ class HttpConnection(asyncio.Protocol):
             else:
                 self.respond_error(ProtocolError(f"malformed HTTP request: {exc}"), close=True)
             return
+        if at < len(data):
+            self._held[:0] = data[at:]
         self._dispatch_next()
 
     def _build_request(self) -> Request:
@@ -247,8 +318,9 @@ class HttpConnection(asyncio.Protocol):
         )
 
     def _dispatch_next(self) -> None:
-        """Hand the next complete request to its handler, one at a time."""
-        if self._in_flight or not self._ready or self._closed:
+        """Hand the next complete request to its handler, one at a time (none while the
+        client is not reading what it was sent)."""
+        if self._in_flight or not self._ready or self._closed or self in self.front.paused:
             return
         request = self._ready.pop(0)
         self._in_flight = True
@@ -304,15 +376,27 @@ class HttpConnection(asyncio.Protocol):
         else:
             lines.append("Transfer-Encoding: chunked")
         lines.append("Connection: keep-alive" if self._keep_alive else "Connection: close")
-        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        self._write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
 
     def write_body(self, chunk: bytes) -> None:
         if self.transport is None or self._closed or not chunk:
             return
         if self._chunked:
-            self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            self._write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
         else:
-            self.transport.write(chunk)
+            self._write(chunk)
+
+    def _write(self, data: bytes) -> None:
+        transport = self.transport
+        assert transport is not None
+        # Only a writer that ignores backpressure (a stream that does not wait for
+        # drained()) gets here with this much unsent; one response alone never does.
+        if transport.get_write_buffer_size() > self.front.config.max_buffer_bytes:
+            self.front.counters.cut_off("http", transport.get_write_buffer_size())
+            self._closed = True
+            transport.abort()
+            return
+        transport.write(data)
 
     def end_response(self, chunk: bytes = b"") -> None:
         if self.transport is None or self._closed:
@@ -320,16 +404,22 @@ class HttpConnection(asyncio.Protocol):
         if chunk:
             self.write_body(chunk)
         if self._chunked:
-            self.transport.write(b"0\r\n\r\n")
+            self._write(b"0\r\n\r\n")
+        if self._closed:
+            return
         self._in_flight = False
         self._request = None
+        self.deadline = time.monotonic() + self.front.config.idle_timeout_s
         if not self._keep_alive:
             self.transport.close()
             return
-        self.deadline = time.monotonic() + self.front.config.idle_timeout_s
+        self._next()
+
+    def _next(self) -> None:
+        """The response is done: handle the next request, parsed or still in bytes."""
         if self._ready:
             self._dispatch_next()
-        elif self._held:
+        elif self._held and self not in self.front.paused:
             held, self._held = bytes(self._held), bytearray()
             self._feed(held)
 
@@ -339,7 +429,7 @@ class HttpConnection(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         self._responded(int(response[9:12]))
-        self.front.connections.discard(self)
+        self.front.leave(self)
         self._closed = True
         self._parser = _DETACHED
         self.transport = None
@@ -374,9 +464,12 @@ class HttpFront:
     """Listens, tracks connections, enforces timeouts and picks a handler per request."""
 
     def __init__(self, config: ServerConfig, routes: Sequence[tuple[str, Route]],
-                 fallback: Route, counters: Counters | None = None) -> None:
+                 fallback: Route, counters: Counters | None = None,
+                 limits: ClientLimits | None = None) -> None:
         self.config = config
         self.counters = counters or Counters()
+        # Connections per peer and bytes held per peer; None: unlimited.
+        self.limits = limits
         # Request ids: this process's random prefix and a sequence number (unique across
         # restarts and nodes without a random draw per request).
         self._id_prefix = secrets.token_hex(4)
@@ -384,11 +477,85 @@ class HttpFront:
         self.routes = list(routes)
         self.fallback = fallback
         self.connections: set[HttpConnection] = set()
+        # Connections whose client is not reading (see the module's docstring), and what
+        # waits for one to drain: kept here, not on each connection, as few ever are.
+        self.paused: set[HttpConnection] = set()
+        self._drain_waiters: dict[HttpConnection, asyncio.Future[None]] = {}
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
+        # Known once listening: the routes allow these whatever allowed_origins says.
+        self.own_origins = OwnOrigins()
 
     def new_request_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids):x}"
+
+    # -- what each connection counts against ------------------------------------------
+
+    def _limited_peer(self, conn: HttpConnection) -> str | None:
+        """The address ``conn`` counts against, or None (no limits, a trusted proxy)."""
+        limits = self.limits
+        if limits is None or conn.client is None or limits.trusted_peer(conn.client[0]):
+            return None
+        return conn.client[0]
+
+    def admit(self, conn: HttpConnection) -> None:
+        """Track a new connection; raises TooManyConnections past the per-peer count."""
+        peer = self._limited_peer(conn)
+        if peer is not None:
+            assert self.limits is not None
+            self.limits.open_http(peer)
+        self.connections.add(conn)
+
+    def leave(self, conn: HttpConnection) -> None:
+        """``conn`` is gone or upgraded: it no longer counts (once, whichever comes first)."""
+        if conn not in self.connections:
+            return
+        self.connections.remove(conn)
+        self.paused.discard(conn)
+        self.drained(conn)
+        peer = self._limited_peer(conn)
+        if peer is not None:
+            assert self.limits is not None
+            self.limits.close_http(peer)
+
+    def hold(self, conn: HttpConnection, size: int) -> bool:
+        peer = self._limited_peer(conn)
+        if peer is None:
+            return True
+        assert self.limits is not None
+        return self.limits.hold(peer, size)
+
+    def release(self, conn: HttpConnection, size: int) -> None:
+        peer = self._limited_peer(conn) if size else None
+        if peer is not None:
+            assert self.limits is not None
+            self.limits.release(peer, size)
+
+    def held_refusal(self, conn: HttpConnection) -> GatewayError:
+        assert self.limits is not None
+        assert conn.client is not None
+        return self.limits.held_refusal(conn.client[0])
+
+    # -- flow control -----------------------------------------------------------------
+
+    async def wait_drained(self, conn: HttpConnection) -> None:
+        """Return once ``conn``'s client reads again (at once if it does), or it is gone."""
+        if conn not in self.paused:
+            return
+        waiter = self._drain_waiters.get(conn)
+        if waiter is None:
+            waiter = self._drain_waiters[conn] = asyncio.get_running_loop().create_future()
+        await waiter
+
+    def drained(self, conn: HttpConnection) -> None:
+        waiter = self._drain_waiters.pop(conn, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def unsent_bytes(self) -> int:
+        """Bytes written to HTTP connections and not yet taken by the kernel."""
+        return sum(c.transport.get_write_buffer_size() for c in self.connections
+                   if c.transport is not None)
 
     def route(self, request: Request) -> Route:
         for prefix, route in self.routes:
@@ -401,13 +568,22 @@ class HttpFront:
         """Listen (with TLS when given a context); returns the bound addresses (port 0
         picks a free port)."""
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: HttpConnection(self), host, port,
-                                          backlog=self.config.backlog, reuse_address=True,
-                                          ssl=ssl)
+        try:
+            server = await loop.create_server(lambda: HttpConnection(self), host, port,
+                                              backlog=self.config.backlog,
+                                              reuse_address=True, ssl=ssl)
+        except OSError as exc:
+            where = f"{host if isinstance(host, str) else ', '.join(host)} port {port}"
+            reason = "it is in use (another gateway?)" if exc.errno == errno.EADDRINUSE \
+                else os.strerror(exc.errno) if exc.errno else str(exc)
+            raise CannotListen(f"cannot listen on {where}: {reason}") from exc
         self._servers.append(server)
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep(), name="http-timeouts")
-        return [sock.getsockname()[:2] for sock in server.sockets]
+        addresses = [sock.getsockname()[:2] for sock in server.sockets]
+        self.own_origins |= OwnOrigins.listening([host] if isinstance(host, str) else host,
+                                                 addresses, tls=ssl is not None)
+        return addresses
 
     def stop_accepting(self) -> None:
         for server in self._servers:
@@ -432,14 +608,25 @@ class HttpFront:
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
+            # A request in flight has no deadline, unless its client stopped reading.
             for conn in [c for c in self.connections
-                         if not c._in_flight and c.deadline < now]:
-                conn.close()
+                         if c.deadline < now and (not c._in_flight or c in self.paused)]:
+                transport = conn.transport
+                if transport is not None and transport.get_write_buffer_size():
+                    # Still unsent at the deadline: a close would wait for it forever.
+                    transport.abort()
+                else:
+                    conn.close()
 
 
-def origin_allowed(allowed: Sequence[str], headers: dict[str, str]) -> bool:
-    """The CSWSH and CORS guard: requests without Origin come from non-browsers."""
-    origin = headers.get("origin")
-    if origin is None:
-        return True
-    return "*" in allowed or origin in allowed
+def _refusal(error: GatewayError) -> bytes:
+    """A complete response refusing a connection before it sent a request."""
+    body = json.dumps({"error": {"code": error.code, "message": error.message}}).encode()
+    retry = getattr(error, "retry_after_s", None)
+    head = [f"HTTP/1.1 {error.http_status} {reason_phrase(error.http_status)}",
+            "Content-Type: application/json", f"Content-Length: {len(body)}",
+            "Connection: close"]
+    if retry is not None:
+        head.append(f"Retry-After: {retry}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+

@@ -1,5 +1,7 @@
 """Per-client limits (``[limits]``): connections per address and per user, new connections
-per address per second, and Socket.IO events per connection per second.
+per address per second, Socket.IO events per connection per second, TCP connections per
+address in their HTTP phase, and the bytes an address has the gateway hold in messages and
+bodies still arriving.
 
 Connections are Engine.IO sessions and SSE streams, counted together: an address or a user
 holds one count per open session or stream, taken when it opens and given back however it
@@ -20,9 +22,9 @@ from collections.abc import Mapping
 
 from ..config import LimitsConfig
 from ..core.counters import Counters
-from ..errors import RateLimited, TooManyConnections, TooManyRequests
+from ..errors import PayloadTooLarge, RateLimited, TooManyConnections, TooManyRequests
 
-__all__ = ["ClientLimits", "EventBucket", "EventVerdict"]
+__all__ = ["ClientLimits", "EventBucket", "EventVerdict", "Rates"]
 
 # Handshake buckets kept before the full ones (idle addresses) are dropped.
 _MAX_BUCKETS = 10_000
@@ -34,6 +36,48 @@ class _Bucket:
     def __init__(self, tokens: float, now: float) -> None:
         self.tokens = tokens
         self.updated = now
+
+
+class Rates:
+    """Token buckets by key (an address, a user): ``rate`` a second, ``burst`` at once, as
+    nginx's ``limit_req``. The table is bounded: past ``max_keys`` the buckets that have
+    refilled (keys as good as never seen) are dropped, and if every one is still busy the
+    table starts afresh rather than grow. A rate of 0 admits everything."""
+
+    def __init__(self, rate: float, burst: int, max_keys: int = _MAX_BUCKETS) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_keys = max_keys
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, key: str, now: float) -> int:
+        """One request for ``key``: 0 if admitted, else the whole seconds until one fits."""
+        rate, burst = self.rate, self.burst
+        if not rate:
+            return 0
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self.max_keys:
+                self._prune(now)
+            bucket = self._buckets[key] = _Bucket(float(burst), now)
+        bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens < 1.0:
+            return max(1, math.ceil((1.0 - bucket.tokens) / rate))
+        bucket.tokens -= 1.0
+        return 0
+
+    def _prune(self, now: float) -> None:
+        rate, burst = self.rate, self.burst
+        full = [key for key, b in self._buckets.items()
+                if b.tokens + (now - b.updated) * rate >= burst]
+        for key in full:
+            del self._buckets[key]
+        if len(self._buckets) >= self.max_keys:
+            self._buckets.clear()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
 
 class EventBucket:
@@ -61,8 +105,14 @@ class ClientLimits:
         self.counters = counters
         self.by_ip: dict[str, int] = {}
         self.by_user: dict[str, int] = {}
-        self._handshakes: dict[str, _Bucket] = {}
+        # TCP connections in their HTTP phase, and bytes held in messages still arriving;
+        # an address is in each only while it has some.
+        self.http_by_ip: dict[str, int] = {}
+        self.held_by_ip: dict[str, int] = {}
+        self._handshakes = Rates(config.handshakes_per_ip_per_s, config.handshake_burst)
         self._trusted = frozenset(ipaddress.ip_address(a) for a in config.trusted_proxies)
+        # As the transports spell peers, for a check on every connection without parsing.
+        self._trusted_peers = frozenset(str(a) for a in self._trusted)
 
     # -- who is asking ----------------------------------------------------------------
 
@@ -95,45 +145,20 @@ class ClientLimits:
                 f"too many connections from {ip}: at most {limit} at a time", 5)
 
     def _take_handshake(self, ip: str, now: float) -> None:
-        rate, burst = self.config.handshakes_per_ip_per_s, self.config.handshake_burst
-        if not rate:
-            return
-        bucket = self._handshakes.get(ip)
-        if bucket is None:
-            if len(self._handshakes) >= _MAX_BUCKETS:
-                self._prune(now)
-            bucket = self._handshakes[ip] = _Bucket(float(burst), now)
-        bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
-        bucket.updated = now
-        if bucket.tokens < 1.0:
+        wait = self._handshakes.take(ip, now)
+        if wait:
             self._refused("handshake_rate")
-            wait = max(1, math.ceil((1.0 - bucket.tokens) / rate))
             raise TooManyRequests(
-                f"too many new connections from {ip}: at most {rate:g} per second "
-                f"(bursts of {burst})", wait)
-        bucket.tokens -= 1.0
-
-    def _prune(self, now: float) -> None:
-        """Forget addresses whose bucket has refilled: they are as if never seen."""
-        rate, burst = self.config.handshakes_per_ip_per_s, self.config.handshake_burst
-        full = [ip for ip, b in self._handshakes.items()
-                if b.tokens + (now - b.updated) * rate >= burst]
-        for ip in full:
-            del self._handshakes[ip]
-        if len(self._handshakes) >= _MAX_BUCKETS:
-            # Every one of them is busy: start afresh rather than grow without bound.
-            self._handshakes.clear()
+                f"too many new connections from {ip}: at most "
+                f"{self.config.handshakes_per_ip_per_s:g} per second "
+                f"(bursts of {self.config.handshake_burst})", wait)
 
     def open_ip(self, ip: str) -> None:
         """Count a connection from ``ip`` (after :meth:`admit`, with nothing in between)."""
         self.by_ip[ip] = self.by_ip.get(ip, 0) + 1
 
     def close_ip(self, ip: str) -> None:
-        left = self.by_ip.get(ip, 0) - 1
-        if left > 0:
-            self.by_ip[ip] = left
-        else:
-            self.by_ip.pop(ip, None)
+        _decrement(self.by_ip, ip, 1)
 
     def open_user(self, uid: str) -> None:
         """Count a connection of ``uid``, or raise TooManyConnections."""
@@ -146,11 +171,50 @@ class ClientLimits:
         self.by_user[uid] = held + 1
 
     def close_user(self, uid: str) -> None:
-        left = self.by_user.get(uid, 0) - 1
-        if left > 0:
-            self.by_user[uid] = left
-        else:
-            self.by_user.pop(uid, None)
+        _decrement(self.by_user, uid, 1)
+
+    # -- TCP connections and bytes held -----------------------------------------------
+
+    def trusted_peer(self, peer: str) -> bool:
+        """A proxy of ``trusted_proxies``: it speaks for many clients, so the limits by TCP
+        peer below do not apply to it (it enforces its own)."""
+        return peer in self._trusted_peers
+
+    def open_http(self, peer: str) -> None:
+        """Count a TCP connection from ``peer``, or raise TooManyConnections."""
+        limit = self.config.max_http_connections_per_ip
+        held = self.http_by_ip.get(peer, 0)
+        if limit and held >= limit:
+            self._refused("http_connections_per_ip")
+            raise TooManyConnections(
+                f"too many HTTP connections from {peer}: at most {limit} at a time", 5)
+        self.http_by_ip[peer] = held + 1
+
+    def close_http(self, peer: str) -> None:
+        _decrement(self.http_by_ip, peer, 1)
+
+    def hold(self, ip: str, size: int) -> bool:
+        """``size`` more bytes held for ``ip`` in messages and bodies still arriving (always
+        counted; give them back with :meth:`release`); False once that passes
+        ``max_held_bytes_per_ip``: the caller ends the connection that asked."""
+        held = self.held_by_ip.get(ip, 0) + size
+        if held <= 0:
+            self.held_by_ip.pop(ip, None)
+            return True
+        self.held_by_ip[ip] = held
+        limit = self.config.max_held_bytes_per_ip
+        if limit and held > limit:
+            self._refused("held_bytes_per_ip")
+            return False
+        return True
+
+    def release(self, ip: str, size: int) -> None:
+        _decrement(self.held_by_ip, ip, size)
+
+    def held_refusal(self, ip: str) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"too many bytes held for {ip}: at most {self.config.max_held_bytes_per_ip} in "
+            f"messages still arriving")
 
     # -- events on a connection -------------------------------------------------------
 
@@ -188,6 +252,14 @@ class ClientLimits:
 
     def _refused(self, limit: str) -> None:
         self.counters.limit_refused(limit)
+
+
+def _decrement(counts: dict[str, int], key: str, size: int) -> None:
+    left = counts.get(key, 0) - size
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
 
 
 def _valid(address: str) -> bool:

@@ -169,6 +169,10 @@ class Lingering:
     def __len__(self) -> int:
         return len(self._checks)
 
+    def unsent(self) -> int:
+        """Bytes the lingering connections have still to send."""
+        return sum(t.get_write_buffer_size() for t in self._checks)
+
     def add(self, transport: asyncio.WriteTransport) -> None:
         self.forget(transport)  # one check at a time per connection
         self._checks[transport] = self._deadlines.after(

@@ -8,13 +8,17 @@ session: the peer is not speaking Socket.IO.
 
 Token lifetime: when a connected socket's token expires it receives ``auth_refresh_required``;
 it may send ``refresh_token`` with a new token for the same user within the grace period, or
-it is disconnected with ``auth_expired``.
+it is disconnected with ``auth_expired``. Privileges follow the current token: after a
+refresh with another role, and on recovery, every room is asked of the namespace's room
+guard again, and each one refused is left with a ``subscription_revoked`` event
+(``{channel, reason}``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -38,6 +42,7 @@ from .engineio import EngineSession
 from .limits import ClientLimits, EventBucket, EventVerdict
 from .sockets import (
     ERROR_EVENT,
+    REVOKED_EVENT,
     Namespace,
     Socket,
     error_event,
@@ -112,6 +117,8 @@ class SocketIOServer:
 
     def on_open(self, session: EngineSession) -> None:
         session.state = SioClient(max_attachments=10)
+        # A small budget for messages until a CONNECT is accepted.
+        session.limit_until_joined()
         due = self.deadlines.now() + self.engine_config.connect_timeout_ms / 1000
         self._unjoined[session] = due
         if self._connect_sweep is None:
@@ -132,6 +139,8 @@ class SocketIOServer:
     def on_message(self, session: EngineSession, data: str | bytes) -> None:
         client = session.state
         assert isinstance(client, SioClient)
+        if session.closed:
+            return  # the rest of a batch that closed it (a flood, a parse error)
         try:
             packet = (client.decoder.feed_text(data) if isinstance(data, str)
                       else client.decoder.feed_binary(data))
@@ -141,6 +150,10 @@ class SocketIOServer:
             return
         if packet is not None:
             self._dispatch(session, client, packet)
+        elif self._charge(client) == EventVerdict.DISCONNECT:
+            # A binary packet's header and each attachment cost as a packet does (so one
+            # with n attachments costs n + 1).
+            self._flooded(session, client)
 
     def on_close(self, session: EngineSession, reason: str) -> None:
         client = session.state
@@ -165,43 +178,57 @@ class SocketIOServer:
 
     def _dispatch(self, session: EngineSession, client: SioClient,
                   packet: sio.SioPacket) -> None:
+        """Every packet draws on the session's budget: events, acks, namespace connects and
+        disconnects alike (a CONNECT costs a token check, presence and log lines; left
+        free, a loop of them would cost the server far more than events do)."""
         kind = packet.type
         socket = client.sockets.get(packet.nsp)
+        verdict = self._charge(client)
+        if verdict == EventVerdict.DISCONNECT:
+            self._flooded(session, client)
+            return
         if kind is sio.SioType.EVENT:
             if socket is None:
                 return
             data = packet.data
-            if self.limits is not None:
-                verdict, client.events = self.limits.take_event(client.events,
-                                                                self.deadlines.now())
-                if verdict != EventVerdict.ACCEPT:
-                    self._over_rate(session, client, socket, data[0], packet.id, verdict)
-                    return
+            if verdict == EventVerdict.REFUSE:
+                assert self.limits is not None
+                socket.answer_error(data[0], packet.id, self.limits.event_refusal())
+                return
             if data[0] == REFRESH_EVENT and socket.credentials is not None:
                 self.background.spawn(self._refresh(socket, data[1:], packet.id))
             else:
                 socket.received_event(data[0], data[1:], packet.id)
         elif kind is sio.SioType.ACK:
+            # Taken even over the rate: an answer the server waits for, and cheap.
             if socket is not None and packet.id is not None:
                 socket.received_ack(packet.id, packet.data)
         elif kind is sio.SioType.CONNECT:
+            if verdict == EventVerdict.REFUSE:
+                assert self.limits is not None
+                self._refuse(session, packet.nsp, self.limits.event_refusal().message)
+                return
             self._start_connect(session, client, packet)
         elif kind is sio.SioType.DISCONNECT:
+            # Honoured even over the rate: leaving frees what the socket held.
             if socket is not None:
                 client.sockets.pop(packet.nsp, None)
                 self._forget(socket, "client namespace disconnect")
         else:
             session.close(f"parse error: clients do not send packet type {int(kind)}")
 
-    def _over_rate(self, session: EngineSession, client: SioClient, socket: Socket,
-                   event: str, ack_id: int | None, verdict: int) -> None:
-        """An event over the connection's rate is refused with ``rate_limited``; a
-        connection that keeps flooding reads why and is disconnected without coming back
-        (a Socket.IO disconnect: socket.io-client does not reconnect after one)."""
+    def _charge(self, client: SioClient) -> int:
+        """One packet (or binary attachment) against the session's budget: its verdict."""
+        if self.limits is None:
+            return EventVerdict.ACCEPT
+        verdict, client.events = self.limits.take_event(client.events, self.deadlines.now())
+        return verdict
+
+    def _flooded(self, session: EngineSession, client: SioClient) -> None:
+        """A session that kept sending over its rate reads why and is disconnected without
+        coming back (a Socket.IO disconnect: socket.io-client does not reconnect after
+        one)."""
         assert self.limits is not None
-        if verdict == EventVerdict.REFUSE:
-            socket.answer_error(event, ack_id, self.limits.event_refusal())
-            return
         error = self.limits.flood_error()
         log.warning("disconnecting session %s from %s: %s", session.sid,
                     session.handshake.address, error.message)
@@ -269,12 +296,13 @@ class SocketIOServer:
                 return
             client.uid = credentials.uid
         if restored is not None:
-            departed, missed = restored
+            departed = restored[0]
             socket.id, socket.recovered = departed.sid, True
             if departed.data is not None:
                 socket.data.update(departed.data)
         client.sockets[namespace.name] = socket
         self._unjoined.pop(session, None)
+        session.joined()
         socket.accept()
         socket.joined_at = namespace.broker.position().offset
         if credentials is not None:
@@ -285,14 +313,18 @@ class SocketIOServer:
         if self.recovery is not None:
             ack["pid"] = self._pid(socket.id)
         socket.send_packet(sio.SioPacket(sio.SioType.CONNECT, namespace.name, ack))
+        # The reply leaves alone, ahead of what the connect handlers and recovery send, as
+        # the reference server's does: a client that reads the reply, then adds a listener
+        # for the next message, would miss one that came in the same read.
+        session.flush()
         if restored is not None:
-            departed, missed = restored
+            departed, missed, revoked = restored
             for room in departed.rooms:
-                # The role room follows the new token, not the old one.
-                if not room.startswith("role:"):
-                    socket.join(room)
+                socket.join(room)
             for message in missed:
                 socket.deliver(message.for_namespace(namespace.name))
+            for room in revoked:
+                _tell_revoked(socket, room)
         if self.recovery is not None:
             self.recovery.track(self._pid(socket.id), lambda: self._departed(socket))
         log_socket("connected", socket, recovered=socket.recovered)
@@ -337,9 +369,11 @@ class SocketIOServer:
         return base64.urlsafe_b64encode(digest[:15]).decode()
 
     async def _recover(self, namespace: Namespace, credentials: Credentials | None,
-                       auth: Mapping[str, Any]) -> tuple[Departed, list[Outgoing]] | None:
+                       auth: Mapping[str, Any]
+                       ) -> tuple[Departed, list[Outgoing], tuple[str, ...]] | None:
         """The departed socket this CONNECT may restore, and what it missed; None when it
-        cannot be restored whole (then the client starts afresh: ``recovered`` false)."""
+        cannot be restored whole (then the client starts afresh: ``recovered`` false), and
+        the rooms it had that the new token does not allow."""
         pid = auth.get("pid")
         if self.recovery is None or not isinstance(pid, str):
             return None
@@ -353,6 +387,18 @@ class SocketIOServer:
                 or StreamPosition(departed.epoch, departed.joined_at)
         except GatewayError:
             return None
+        # Only the rooms the new token allows come back, and only their history is read;
+        # the role room follows the new token, not the old one.
+        guard = namespace.room_guard
+        kept = tuple(room for room in departed.rooms if not room.startswith("role:")
+                     and (guard is None or credentials is None or guard(credentials, room)))
+        revoked = tuple(room for room in departed.rooms
+                        if room not in kept and not room.startswith("role:"))
+        if revoked:
+            log.info("recovered socket %s uid=%s role=%s: left %s (not allowed any more)",
+                     departed.sid, departed.uid, credentials and credentials.role,
+                     ", ".join(revoked))
+        departed = dataclasses.replace(departed, rooms=kept)
         channels = [namespace.channel(room) for room in departed.rooms]
         try:
             missed = await namespace.broker.since(channels, position)
@@ -362,7 +408,7 @@ class SocketIOServer:
             return None  # the history cannot be read now (Redis away): a gap, not a refusal
         if not missed.complete:
             return None
-        return departed, missed.entries
+        return departed, missed.entries, revoked
 
     # -- token lifetime ---------------------------------------------------------------
 
@@ -402,12 +448,27 @@ class SocketIOServer:
         except GatewayError as exc:
             socket.answer_error(REFRESH_EVENT, ack_id, exc)
             return
+        if not socket.connected:
+            return  # it left while the token was checked: nothing to join or answer
+        socket.credentials = credentials
         if current is not None and credentials.role != current.role:
+            log_socket("role changed", socket, previous=current.role, via="refresh")
             socket.leave(role_room(current.role))
             socket.join(role_room(credentials.role))
-        socket.credentials = credentials
+        self._reauthorize(socket)
         self._watch_expiry(socket)
         socket.answer(ack_id, {"ok": True, "expiresAt": credentials.expires_at})
+
+    def _reauthorize(self, socket: Socket) -> None:
+        """Leave every room the socket's current credentials no longer allow, telling the
+        client which: privileges follow the current token, not the one it joined with."""
+        guard, credentials = socket.namespace.room_guard, socket.credentials
+        if guard is None or credentials is None:
+            return
+        for room in socket.rooms:
+            if not guard(credentials, room):
+                socket.leave(room)
+                _tell_revoked(socket, room)
 
 
 # Disconnects a socket can come back from; not the ones where a side meant to leave, nor
@@ -418,6 +479,12 @@ _RECOVERABLE = ("transport close", "transport error", "ping timeout", "slow cons
 
 def _recoverable(reason: str) -> bool:
     return reason.startswith(_RECOVERABLE)
+
+
+def _tell_revoked(socket: Socket, room: str) -> None:
+    role = socket.role
+    socket.emit(REVOKED_EVENT, {"channel": room,
+                                "reason": f"role {role!r} may not subscribe to {room!r}"})
 
 
 def _new_id() -> str:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from ..core.broker import Broker
 from ..core.hub import Hub, Outgoing, Sink
 from ..errors import AckTimeout, Disconnected, GatewayError, ValidationError
+from ..logs import LogThrottle
 from ..messages import Credentials
 from ..protocol import socketio as sio
 from .background import Background
@@ -42,8 +43,13 @@ ConnectHandler: TypeAlias = Callable[["Socket"], Awaitable[None] | None]
 DisconnectHandler: TypeAlias = Callable[["Socket", str], Awaitable[None] | None]
 # A middleware runs before a socket is accepted; raising GatewayError refuses the connect.
 Middleware: TypeAlias = Callable[["Socket"], Awaitable[None] | None]
+# Whether these credentials may be in this room; asked again when a socket's credentials
+# change (token refresh, recovery), and rooms it refuses are left.
+RoomGuard: TypeAlias = Callable[[Credentials, str], bool]
 
 ERROR_EVENT = "gateway_error"
+# A room the socket's current credentials no longer allow was left: {channel, reason}.
+REVOKED_EVENT = "subscription_revoked"
 
 AckWaiter: TypeAlias = "Callable[[list[Any]], None] | asyncio.Future[list[Any]]"
 
@@ -52,6 +58,10 @@ def error_event(event: str | None, error: GatewayError) -> dict[str, Any]:
     """The ``gateway_error`` payload: which event was refused (None: the connection itself),
     a stable code and a message for people."""
     return {"event": event, "code": error.code, "message": error.message}
+
+
+# The lifecycle log of namespaces not given one: [server] lifecycle_logs_per_s's defaults.
+LIFECYCLE_LOG = LogThrottle(20.0, 200)
 
 
 def user_room(uid: str) -> str:
@@ -66,8 +76,10 @@ class Namespace:
     """Handlers and connected sockets of one Socket.IO namespace."""
 
     def __init__(self, name: str, broker: Broker, hub: Hub, background: Background, *,
-                 auth_required: bool = True) -> None:
+                 auth_required: bool = True, log_throttle: LogThrottle | None = None) -> None:
         self.name = name
+        # Connection lifecycle lines, at a rate clients cannot drive (see log_socket).
+        self.log_throttle = log_throttle or LIFECYCLE_LOG
         self.broker = broker
         self.hub = hub
         self.background = background
@@ -77,6 +89,7 @@ class Namespace:
         self.connect_handlers: list[ConnectHandler] = []
         self.disconnect_handlers: list[DisconnectHandler] = []
         self.middlewares: list[Middleware] = []
+        self.room_guard: RoomGuard | None = None
 
     def channel(self, room: str) -> str:
         """Rooms of the main namespace are channels by the same name; others are prefixed."""
@@ -388,8 +401,10 @@ def _accepts(handler: EventHandler, *args: Any) -> bool:
 
 def log_socket(what: str, socket: Socket, **fields: Any) -> None:
     """One line per socket connected and disconnected: who, where, over what (never the
-    token or the rest of the connect payload)."""
-    if not log.isEnabledFor(logging.INFO):
+    token or the rest of the connect payload), within the namespace's lifecycle log rate:
+    a client connecting and leaving in a loop cannot flood the log."""
+    if not log.isEnabledFor(logging.INFO) or \
+            not socket.namespace.log_throttle.admit(log, f"socket {what}"):
         return
     session = socket.session
     extra = {"request_id": session.handshake.request_id, "socket_id": socket.id,

@@ -7,8 +7,8 @@
 
 Authentication is ``Authorization: Bearer <token>`` (fetch-based clients) or
 ``?ticket=...``, never a user id from the query string; the same authenticator and policy
-as Socket.IO decide. Browser origins are checked against ``server.allowed_origins`` and
-answered with credentialed CORS.
+as Socket.IO decide. Browser origins are checked (:mod:`.origins`) and answered with
+credentialed CORS.
 
 A stream starts with a ``retry:`` hint, then one of:
 - fresh: ``event: ready`` whose id is the stream's current position (so even a reconnect
@@ -52,8 +52,9 @@ from ..protocol import sse
 from ..protocol.sse import StreamPosition
 from .background import Background
 from .deadlines import Deadlines
-from .http import HttpConnection, Request, origin_allowed, reason_phrase
-from .limits import ClientLimits
+from .http import HttpConnection, Request, reason_phrase
+from .limits import ClientLimits, Rates
+from .origins import origin_allowed
 from .sse_stream import SseStream, StreamSet, control_event
 from .sse_tickets import Tickets, TicketStore
 
@@ -103,7 +104,13 @@ class SseRoute:
         self.policy = policy
         self.broker = broker
         self.hub = hub
-        self.tickets: Tickets = tickets or TicketStore(config.ticket_ttl_s, config.max_tickets)
+        self.tickets: Tickets = tickets or TicketStore(config.ticket_ttl_s, config.max_tickets,
+                                                       config.max_tickets_per_user)
+        # New tickets per user and per address (the address's checked before the token).
+        self._user_tickets = Rates(config.tickets_per_user_per_s, config.max_tickets_per_user)
+        self._address_tickets = Rates(limits.config.handshakes_per_ip_per_s,
+                                      limits.config.handshake_burst) \
+            if limits is not None else None
         self.snapshots: dict[str, tuple[str, SnapshotProvider]] = {}
         self.streams: StreamSet | None = None
         self.background = background
@@ -150,8 +157,10 @@ class SseRoute:
             respond_error(conn, exc)
 
     def _dispatch(self, request: Request, conn: HttpConnection) -> None:
-        if not origin_allowed(self.server_config.allowed_origins, request.headers):
-            conn.extra_headers = []
+        if not origin_allowed(self.server_config.allowed_origins, conn.front.own_origins,
+                              request.headers):
+            # No CORS headers: the refusal must not tell the browser the origin may read it.
+            conn.extra_headers = [("Vary", "Origin")]
             raise ForbiddenError("origin not allowed")
         path = request.path.rstrip("/") or "/"
         if path == TICKETS_PATH:
@@ -172,14 +181,16 @@ class SseRoute:
                 "code": "method_not_allowed",
                 "message": f"{request.method} is not allowed here ({allowed})"}})
             return
+        address = request.client[0] if request.client else ""
+        if self.limits is not None:
+            address = self.limits.address(address, request.headers)
         if path == TICKETS_PATH:
+            self._take_ticket(self._address_tickets, address, "address")
             self.background.spawn(self._issue_ticket(request, conn))
             return
         channels = self._channels(request, path)
         position = self._resume_position(request)
-        address = request.client[0] if request.client else ""
         if self.limits is not None:
-            address = self.limits.address(address, request.headers)
             self.limits.admit(address, time.monotonic())
         self.background.spawn(self._open(request, conn, channels, position, address))
 
@@ -213,11 +224,21 @@ class SseRoute:
             if token is None:
                 raise AuthenticationError("send the token as Authorization: Bearer <token>")
             credentials = await self.authenticator.authenticate(token)
+            self._take_ticket(self._user_tickets, credentials.uid, "user")
             ticket, lifetime = await self.tickets.grant(credentials)
         except GatewayError as exc:
             respond_error(conn, exc)
             return
         respond_json(conn, 200, {"ticket": ticket, "expiresIn": round(lifetime, 3)})
+
+    def _take_ticket(self, rates: Rates | None, who: str, kind: str) -> None:
+        wait = rates.take(who, time.monotonic()) if rates is not None else 0
+        if wait:
+            assert rates is not None
+            if self.limits is not None:
+                self.limits.counters.limit_refused(f"tickets_per_{kind}")
+            raise TooManyRequests(f"too many stream tickets for {kind} {who}: at most "
+                                  f"{rates.rate:g} per second (bursts of {rates.burst})", wait)
 
     async def _open(self, request: Request, conn: HttpConnection, channels: list[str],
                     position: StreamPosition | None, address: str) -> None:

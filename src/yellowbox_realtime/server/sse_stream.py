@@ -98,10 +98,12 @@ class SseStream(OutputBuffer, asyncio.Protocol):
         if self.ended:
             return
         self.streams.forget(self)
-        # Even while paused: the close waits until the transport has sent it all.
+        # Even while paused: the close waits until the transport has sent it all, and a
+        # client that does not read it is aborted after the linger period.
         self.write_now(last)
         self.discard()
         self.transport.close()
+        self.streams.lingering.add(self.transport)
 
     def overflowed(self) -> None:
         error = SlowConsumer(f"slow consumer: more than {self.limit} bytes unsent")

@@ -25,6 +25,11 @@ def simulate(args: argparse.Namespace, secret: str, role_claim: str) -> int:
                             progress=None if args.quiet else sys.stdout,
                             geofences=not args.no_geofences)
     asyncio.run(_run(simulation, args.duration))
+    if not simulation.reached:
+        print(f"simulate: no rider ever connected to {args.url}"
+              f"{': ' + simulation.connect_failure if simulation.connect_failure else ''}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

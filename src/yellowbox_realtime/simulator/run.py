@@ -49,6 +49,9 @@ class Simulation:
         self._progress = progress
         # Messages already logged: twenty riders refused for one reason is one line.
         self._said: set[str] = set()
+        # Whether any rider ever connected, and if none has, the latest reason.
+        self.reached = False
+        self.connect_failure = ""
 
     async def run(self, stop: asyncio.Event) -> Counters:
         """Ride until ``stop`` is set, then close every client; returns the final counts."""
@@ -134,12 +137,15 @@ class Simulation:
         while not stop.is_set():
             try:
                 await client.connect()
+                self.reached = True
                 return True
             except ConnectRefused as exc:
+                self.connect_failure = f"the gateway refused the riders: {exc.message}"
                 self._say_once(logging.ERROR, exc.message,
                                f"the gateway refused {rider.uid}'s connection: {exc.message} "
                                "(is the token secret the gateway's?)")
             except Disconnected as exc:
+                self.connect_failure = f"cannot reach the gateway: {exc.message}"
                 self._say_once(logging.WARNING, exc.message,
                                f"cannot reach the gateway: {exc.message}; retrying")
             if await _wait(stop, self.backoff.delay(attempt)):
