@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
@@ -78,6 +79,9 @@ class _SessionsPerOwner(StreamableHTTPSessionManager):
 class McpEndpoint:
     def __init__(self, config: McpConfig, operations: Operations, publish: PublishApi,
                  access: Access, hub: Hub, max_body_bytes: int) -> None:
+        # The SDK says at INFO what it does for each session and request: that would be a
+        # line in the gateway's log for every client request.
+        logging.getLogger("mcp").setLevel(logging.WARNING)
         self.config = config
         self.access = access
         self.bus = InMemorySubscriptionBus()
