@@ -49,6 +49,8 @@ async def test_every_tool_is_listed_with_input_and_output_schemas(any_session: S
         assert tool.output_schema["type"] == "object"
     assert tools["riders_near"].input_schema["required"] == ["latitude", "longitude"]
     assert tools["riders_near"].input_schema["properties"]["latitude"]["maximum"] == 90
+    kinds = tools["open_alerts"].input_schema["properties"]["kind"]["anyOf"][0]["enum"]
+    assert "sos" in kinds
 
 
 async def test_the_fleet_tools_see_a_rider_move(any_session: Session, rider: Rider) -> None:

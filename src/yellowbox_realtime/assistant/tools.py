@@ -30,6 +30,7 @@ from ..api.validation import (
     encode_data,
     parse_since,
 )
+from ..domain.alerts import AlertKind, Severity
 from ..domain.geo import LatLon, haversine_m
 from ..domain.geofence_config import fence_from_data, fence_to_data
 from ..errors import GatewayError
@@ -181,11 +182,11 @@ def register_tools(mcp: MCPServer[Any], s: Services) -> None:
 
     @mcp.tool(title="Alerts")
     @gateway_errors
-    async def open_alerts(ctx: Context, kind: str | None = None, rider_id: str | None = None,
-                          severity: str | None = None, include_acknowledged: bool = False,
-                          limit: Limit = 100) -> Alerts:
-        """The newest alerts, open only unless include_acknowledged; filter by kind
-        (sos, speeding, geofence_breach, rider_stale, rider_offline), rider or severity."""
+    async def open_alerts(ctx: Context, kind: AlertKind | None = None,
+                          rider_id: str | None = None, severity: Severity | None = None,
+                          include_acknowledged: bool = False, limit: Limit = 100) -> Alerts:
+        """The newest alerts, open only unless include_acknowledged; filter by kind, rider
+        or severity."""
         access.check_read(caller_of(ctx.request_context.request), ALERTS, "alerts")
         wires = [a.to_wire() for a in ops.alerts.recent(ops.config.max_alerts,
                                                         open_only=not include_acknowledged)
