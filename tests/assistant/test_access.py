@@ -1,0 +1,106 @@
+"""Who may call: tokens of every provider (dev is the rest of these tests': here jwt with a
+JWKS and firebase with Google-style certificates, from a local key server), and API keys
+held to their scopes and channels, as at every other door."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from mcp.shared.exceptions import MCPError
+
+from tests.apiclients import KEYS
+from tests.assistant.conftest import Session, open_session
+from tests.auth.support import (
+    FIREBASE_ISSUER,
+    PROJECT,
+    KeyServer,
+    firebase_claims,
+    rsa_jwk,
+    self_signed_pem,
+    sign,
+)
+from tests.conftest import MakeGateway, gateway_config
+from yellowbox_realtime.app import Gateway
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+async def key_server() -> AsyncIterator[KeyServer]:
+    server = KeyServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def fleet_total(gateway: Gateway, credential: str) -> int:
+    async with open_session(gateway.url, credential) as client:
+        result = await client.call_tool("fleet_overview", {})
+        assert not result.is_error, result.content
+        assert result.structured_content is not None
+        total: int = result.structured_content["riders"]["total"]
+        return total
+
+
+async def refused(gateway: Gateway, credential: str) -> str:
+    async with open_session(gateway.url, credential) as client:
+        result = await client.call_tool("fleet_overview", {})
+        assert result.is_error
+        return getattr(result.content[0], "text", "")
+
+
+async def test_a_jwt_from_a_jwks_is_checked_against_the_policy(
+        make_gateway: MakeGateway, key_server: KeyServer) -> None:
+    key_server.serve_jwks([rsa_jwk(KEY, "k1")])
+    gateway = await make_gateway(gateway_config(auth={
+        "provider": "jwt", "jwks_url": key_server.url, "issuer": "https://issuer.test"}))
+    now = int(time.time())
+    claims = {"iss": "https://issuer.test", "iat": now, "exp": now + 600}
+    assert await fleet_total(gateway, sign(KEY, {**claims, "sub": "ops-1",
+                                                 "role": "operations"})) == 0
+    assert "forbidden" in await refused(gateway, sign(KEY, {**claims, "sub": "rider-1"}))
+    with pytest.RaisesGroup(MCPError, flatten_subgroups=True):  # 401, expired
+        await fleet_total(gateway, sign(KEY, {**claims, "sub": "x", "exp": now - 600}))
+
+
+async def test_a_firebase_id_token_is_checked_against_the_policy(
+        make_gateway: MakeGateway, key_server: KeyServer) -> None:
+    key_server.serve_certs({"k1": self_signed_pem(KEY)})
+    gateway = await make_gateway(gateway_config(auth={
+        "provider": "firebase", "firebase_project_id": PROJECT,
+        "firebase_cert_url": key_server.url}))
+    now = time.time()
+    ops = firebase_claims(now, sub="ops-1", user_id="ops-1", role="operations")
+    assert ops["iss"] == FIREBASE_ISSUER
+    assert await fleet_total(gateway, sign(KEY, ops)) == 0
+    assert "forbidden" in await refused(gateway, sign(KEY, firebase_claims(now)))
+
+
+async def test_an_api_key_is_held_to_its_scopes_and_channels(any_session: Session) -> None:
+    async with any_session(KEYS["users-only"][0]) as client:
+        # publish on user: channels and expense_updates, no read scope, no role: channels.
+        fleet = await client.call_tool("fleet_overview", {})
+        assert fleet.is_error
+        assert "lacks the 'read' scope" in getattr(fleet.content[0], "text", "")
+        to_user = await client.call_tool("send_notification", {
+            "to": "user", "target": "rider-2", "data": "hello"})
+        assert not to_user.is_error
+        to_role = await client.call_tool("send_notification", {
+            "to": "role", "target": "rider", "data": "hello"})
+        assert to_role.is_error
+        assert "may not use channel 'role:rider'" in getattr(to_role.content[0], "text", "")
+        expense = await client.call_tool("change_expense_status", {"expense": {
+            "expenseId": "exp-2", "status": "paid", "amount": 3}})
+        assert not expense.is_error
+        orders = await client.call_tool("change_order_status", {"order": {
+            "orderId": "ord-2", "status": "assigned", "amount": 3}})
+        assert orders.is_error
+    async with any_session(KEYS["reader"][0]) as client:
+        history = await client.call_tool("channel_history", {"channel": "alerts"})
+        assert not history.is_error
+        ack = await client.call_tool("acknowledge_alert", {"alert_id": "al_x"})
+        assert ack.is_error
+        assert "lacks the 'alerts' scope" in getattr(ack.content[0], "text", "")
