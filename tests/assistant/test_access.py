@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mcp.shared.exceptions import MCPError
 
 from tests.apiclients import KEYS
-from tests.assistant.conftest import Session, open_session
+from tests.assistant.conftest import Session, open_session, token
 from tests.auth.support import (
     FIREBASE_ISSUER,
     PROJECT,
@@ -24,6 +25,7 @@ from tests.auth.support import (
 )
 from tests.conftest import MakeGateway, gateway_config
 from yellowbox_realtime.app import Gateway
+from yellowbox_realtime.messages import Credentials
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -104,3 +106,55 @@ async def test_an_api_key_is_held_to_its_scopes_and_channels(any_session: Sessio
         ack = await client.call_tool("acknowledge_alert", {"alert_id": "al_x"})
         assert ack.is_error
         assert "lacks the 'alerts' scope" in getattr(ack.content[0], "text", "")
+
+
+# What each tool does, as the policy table names it: ("subscribe", channel) to read, or
+# ("publish", event) to change; a tool needing several needs them all.
+NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "fleet_overview": (("subscribe", "fleet"),),
+    "rider_status": (("subscribe", "fleet"),),
+    "riders_near": (("subscribe", "fleet"),),
+    "riders_in_geofence": (("subscribe", "fleet"), ("subscribe", "geofences")),
+    "open_alerts": (("subscribe", "alerts"),),
+    "acknowledge_alert": (("publish", "acknowledge_alert"),),
+    "list_geofences": (("subscribe", "geofences"),),
+    "put_geofence": (("publish", "manage_geofences"),),
+    "delete_geofence": (("publish", "manage_geofences"),),
+    "change_expense_status": (("publish", "expense_status_change"),),
+    "change_order_status": (("publish", "order_status_change"),),
+    "channel_history": (("subscribe", "alerts"),),
+    "send_notification": (("publish", "send_notification"),),
+}
+ARGUMENTS: dict[str, dict[str, Any]] = {
+    "rider_status": {"rider_id": "rider-1"},
+    "riders_near": {"latitude": 25.0, "longitude": 55.0},
+    "riders_in_geofence": {"fence_id": "nowhere"},
+    "acknowledge_alert": {"alert_id": "al_nope"},
+    "put_geofence": {"fence": {}},
+    "delete_geofence": {"fence_id": "nowhere"},
+    "change_expense_status": {"expense": {}},
+    "change_order_status": {"order": {}},
+    "channel_history": {"channel": "alerts"},
+    "send_notification": {"to": "role", "target": "rider", "data": "hi"},
+}
+
+
+def allowed(gateway: Gateway, who: Credentials, needs: tuple[tuple[str, str], ...]) -> bool:
+    policy = gateway.policy
+    return all(policy.can_subscribe(who, name) if kind == "subscribe"
+               else who.role in policy.publish.get(name, frozenset())
+               for kind, name in needs)
+
+
+@pytest.mark.parametrize("role", ["rider", "operations", "finance", "admin"])
+async def test_each_role_may_call_what_the_policy_table_gives_it(
+        in_process: Gateway, role: str) -> None:
+    """The arguments are mostly wrong on purpose: a permitted call then fails on them
+    (not_found, validation_failed), a refused one is refused before they are looked at."""
+    who = Credentials(uid=f"{role}-1", role=role)
+    async with open_session(in_process.url, token(who.uid, role)) as client:
+        assert {t.name for t in (await client.list_tools()).tools} == set(NEEDS)
+        for name, needs in NEEDS.items():
+            result = await client.call_tool(name, ARGUMENTS.get(name, {}))
+            text = getattr(result.content[0], "text", "") if result.is_error else ""
+            assert ("forbidden" not in text) == allowed(in_process, who, needs), (name, text)
