@@ -5,6 +5,9 @@ A stream (MCP 2026-07-28: one long-lived request whose response carries the even
 watch at most ``max_resources_per_subscription`` of our resources, each of which the caller
 may read; a user or API key holds at most ``max_subscriptions_per_user`` streams, each also
 one of the user's ``[limits]`` connections, and the gateway at most ``max_subscriptions``.
+A handshake-era session's ``resources/subscribe`` watches as many, per session (sessions are
+bounded by the session manager); they are forgotten when the session ends, or when its
+stream has taken no update for ``SEND_TIMEOUT_S``.
 
 :class:`ResourceWatch` listens on the hub to the channels that drive the dashboard (rider
 locations and presence, alerts, expenses, orders) and marks the resources they change, but
