@@ -29,6 +29,9 @@ FORBIDDEN = {
     # nothing of the server, the ASGI app or the composition root.
     "outbox": {"httptools", "uvloop", "starlette", "yellowbox_realtime.server",
                "yellowbox_realtime.api", "yellowbox_realtime.app", "yellowbox_realtime.cli"},
+    # The MCP endpoint is another door onto the operations: the composition root wires it.
+    "assistant": {"yellowbox_realtime.app", "yellowbox_realtime.cli",
+                  "yellowbox_realtime.events"},
 }
 # Only the composition root and the command line read the environment or files.
 ENV_READERS = {"app.py", "cli.py"}

@@ -34,7 +34,10 @@ import signal
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute
+from starlette.routing import Route as StarletteRoute
 
 from .api.app import create_api
 from .api.metrics import MetricsApi
@@ -77,6 +80,9 @@ from .server.sockets import Emitter, Namespace
 from .server.sse import SSE_PATH, SnapshotProvider, SseRoute
 
 SOCKET_IO_PATH = "/socket.io/"
+
+if TYPE_CHECKING:
+    from .assistant.endpoint import McpEndpoint
 
 log = logging.getLogger("yellowbox_realtime")
 
@@ -147,6 +153,7 @@ class Gateway:
         self._routes.append((SSE_PATH, self.sse))
         self.events: YellowBoxEvents | None = None
         self.operations: Operations | None = None
+        self.mcp: McpEndpoint | None = None
         routes = [*self.publish_api.routes(),
                   *OutboxApi(self.outbox, self.publish_api.keys).routes(),
                   *MetricsApi(self.config.metrics, self._collect_metrics).routes()]
@@ -155,8 +162,12 @@ class Gateway:
             self.events = YellowBoxEvents(self.main, self.policy, self.config.riders,
                                           self.operations, self.sse.snapshots)
             self.events.install()
-            routes += OperationsApi(self.operations, self.publish_api.keys, self.authenticator,
-                                    self.policy, self.publish_api.max_payload).routes()
+            operations_api = OperationsApi(self.operations, self.publish_api.keys,
+                                           self.authenticator, self.policy,
+                                           self.publish_api.max_payload)
+            routes += operations_api.routes()
+            if self.config.mcp.enabled:
+                routes += self._mcp_routes(operations_api)
         # Inbound webhooks (n8n, Firebase): after the operations, to which they hand changes.
         self.webhooks = WebhooksApi(self.broker, self.operations, self.config.webhooks,
                                     self.publish_api.max_payload)
@@ -171,6 +182,20 @@ class Gateway:
             self.add_sse_snapshot(ALERTS, "alerts_snapshot", ops.alerts_snapshot)
             self.add_sse_snapshot(EXPENSE_UPDATES, "expenses_snapshot", ops.expenses_snapshot)
             self.add_sse_snapshot(GEOFENCES, "geofences_snapshot", ops.geofences_snapshot)
+
+    def _mcp_routes(self, operations_api: OperationsApi) -> list[BaseRoute]:
+        """``/mcp`` for AI assistants, when the ``mcp`` extra is installed."""
+        try:
+            from .assistant.access import Access
+            from .assistant.endpoint import MCP_PATH, McpEndpoint
+        except ImportError as exc:
+            log.warning("no MCP endpoint: %s (pip install 'yellowbox-realtime[mcp]')", exc)
+            return []
+        assert self.operations is not None
+        self.mcp = McpEndpoint(self.config.mcp, self.operations, self.publish_api,
+                               Access(operations_api, self.limits), self.hub,
+                               self.config.server.max_body_bytes)
+        return [StarletteRoute(MCP_PATH, self.mcp, methods=["GET", "POST", "DELETE"])]
 
     def _operations(self) -> Operations:
         path = self.config.fleet.geofences_file
@@ -336,6 +361,8 @@ class Gateway:
                              pid_key=pid_key, limits=self.limits)
         self._engine = EngineServer(self.config.engineio, self.config.server, sio, loop,
                                     self._deadlines, self.counters, self.limits)
+        if self.mcp is not None:
+            await self.mcp.start()
         self._bridge = AsgiBridge(self.asgi_app, scheme="https" if tls else "http")
         self._front = HttpFront(self.config.server,
                                 [(SOCKET_IO_PATH, self._engine), *self._routes], self._bridge,
@@ -392,6 +419,8 @@ class Gateway:
             await self.redis_broker.close()
         if self._bridge is not None:
             await self._bridge.close()
+        if self.mcp is not None:
+            await self.mcp.close()
         # Connections still waiting for their clients to read their last bytes stop waiting.
         if self.sse.streams is not None:
             self.sse.streams.lingering.end_all()

@@ -34,6 +34,7 @@ from .logs import configure as configure_logging
 log = logging.getLogger("yellowbox_realtime")
 
 DEFAULT_URL = "http://127.0.0.1:3001"
+MCP_TOKEN_ENV = "YELLOWBOX_TOKEN"
 # The simulator stays within what a gateway with default settings accepts.
 MAX_SIMULATED_RATE = RidersConfig().location_rate_per_s
 
@@ -113,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="do not put the demo's geofences on the gateway")
     config_option(simulate)
 
+    mcp = command(commands, "mcp",
+                  "an MCP server on stdio for desktop assistants, relayed to a gateway's "
+                  f"/mcp; the credential comes from {MCP_TOKEN_ENV} (an ID token or an API "
+                  "key), never the command line")
+    mcp.add_argument("--url", default=DEFAULT_URL, help="the gateway's URL")
+
     outbox = command(commands, "outbox",
                      "look at and act on the outbox's queue (works on its SQLite file)")
     config_option(outbox)
@@ -134,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "api-key":
         return _api_key(args)
+    if args.command == "mcp":
+        return _mcp(args)
     try:
         config = load_config(args)
     except ConfigError as exc:
@@ -161,6 +170,23 @@ def load_config(args: argparse.Namespace) -> Config:
         if value is not None:
             overrides.setdefault("server", {})[key] = value
     return Config.from_sources(file_data, os.environ, overrides)
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    token = os.environ.get(MCP_TOKEN_ENV, "").strip()
+    if not token:
+        print(f"set {MCP_TOKEN_ENV} to an ID token or an API key for the gateway",
+              file=sys.stderr)
+        return 2
+    try:
+        from .assistant.stdio import relay
+    except ImportError as exc:
+        print(f"{exc}: pip install 'yellowbox-realtime[mcp]'", file=sys.stderr)
+        return 2
+    # stdout is the protocol's: every log line goes to stderr.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    asyncio.run(relay(args.url.rstrip("/") + "/mcp", {"Authorization": f"Bearer {token}"}))
+    return 0
 
 
 def _dev_secret(config: Config) -> str:

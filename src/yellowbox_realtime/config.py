@@ -349,6 +349,29 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class McpConfig:
+    """The MCP endpoint for AI assistants at ``/mcp`` (docs/mcp.md). Sessions (handshake-era
+    clients) and subscription streams are bounded per user and in all; resource updates go
+        out at most once per ``update_interval_s`` per resource. Requests (a user's; an API key
+    has its own rate) take from ``[limits]``'s event budget, listen streams count as the
+    user's connections."""
+
+    enabled: bool = True
+    max_sessions: int = 1000
+    max_sessions_per_user: int = 10
+    session_idle_timeout_s: float = 600.0
+    max_subscriptions: int = 1000
+    max_subscriptions_per_user: int = 10
+    max_resources_per_subscription: int = 50
+    update_interval_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        _positive(self, "mcp", "max_sessions", "max_sessions_per_user", "session_idle_timeout_s",
+                  "max_subscriptions", "max_subscriptions_per_user",
+                  "max_resources_per_subscription", "update_interval_s")
+
+
+@dataclass(frozen=True, slots=True)
 class LimitsConfig:
     """What one client (an address, a user, a connection) may take of the gateway, so that
     one client's excess is refused with a reason while everyone else carries on. Connections
@@ -423,6 +446,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig())
     broker: BrokerConfig = field(default_factory=lambda: BrokerConfig())
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    mcp: McpConfig = field(default_factory=McpConfig)
 
     @classmethod
     def from_sources(

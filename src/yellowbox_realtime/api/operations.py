@@ -14,7 +14,7 @@ change ...), so every node applies them and every subscriber sees them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from starlette.datastructures import QueryParams
@@ -165,8 +165,9 @@ class OperationsApi:
 
     # -- steps ------------------------------------------------------------------------
 
-    async def _caller(self, request: Request) -> Caller:
-        headers = request.headers
+    async def caller(self, headers: Mapping[str, str]) -> Caller:
+        """Who sends these headers: an API key (its request rate taken) or a verified token.
+        The MCP endpoint (:mod:`..assistant`) asks the same question of its requests."""
         authorization = headers.get("authorization", "")
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
@@ -178,21 +179,29 @@ class OperationsApi:
             raise AuthenticationError("send 'Authorization: Bearer <ID token or API key>'")
         return await self.authenticator.authenticate(token)
 
-    async def _read(self, request: Request, channel: str, scope: str) -> Caller:
-        caller = await self._caller(request)
+    def check_read(self, caller: Caller, channel: str, scope: str) -> None:
+        """Reading is subscribing to ``channel`` (a key: having ``scope`` on it)."""
         if isinstance(caller, ApiKey):
             caller.check(scope, channel)
         else:
             self.policy.check_subscribe(caller, channel)
-        return caller
 
-    async def _change(self, request: Request, action: str, scope: str,
-                      channel: str) -> Caller:
-        caller = await self._caller(request)
+    def check_change(self, caller: Caller, action: str, scope: str, channel: str) -> None:
+        """Changing is publishing ``action`` (a key: having ``scope`` on ``channel``)."""
         if isinstance(caller, ApiKey):
             caller.check(scope, channel)
         else:
             self.policy.check_publish(caller, action)
+
+    async def _read(self, request: Request, channel: str, scope: str) -> Caller:
+        caller = await self.caller(request.headers)
+        self.check_read(caller, channel, scope)
+        return caller
+
+    async def _change(self, request: Request, action: str, scope: str,
+                      channel: str) -> Caller:
+        caller = await self.caller(request.headers)
+        self.check_change(caller, action, scope, channel)
         return caller
 
     async def _body(self, request: Request) -> Any:

@@ -101,6 +101,12 @@ class PublishApi:
         self._permit(key, "history", channel)
         since = parse_since(request.query_params.get("since"))
         limit = parse_limit(request.query_params.get("limit"))
+        return JSONResponse(await self.recent(channel, since, limit))
+
+    async def recent(self, channel: str, since: StreamPosition | None,
+                     limit: int) -> dict[str, Any]:
+        """A page of ``channel``'s history after ``since`` (the caller is permitted); the
+        MCP endpoint's ``channel_history`` reads the same page."""
         # No position: everything this stream still has (offset 0 of the current epoch).
         start = since or StreamPosition(self.broker.position().epoch, 0)
         recovery = await self.broker.since([channel], start)
@@ -109,12 +115,12 @@ class PublishApi:
         # Paging: the next read starts after the last entry returned.
         position = entries[-1].id if more else str(recovery.position)
         wall_offset = self._wall_clock() - self._clock()
-        return JSONResponse({
+        return {
             "entries": [_entry(e, wall_offset) for e in entries],
             "complete": recovery.complete,
             "position": position,
             "more": more,
-        })
+        }
 
     async def openapi(self, _: Request) -> JSONResponse:
         return JSONResponse(self._openapi)
@@ -130,14 +136,21 @@ class PublishApi:
         idempotency_key = check_idempotency_key(request.headers.get("idempotency-key"))
         body = parse_body(request.headers.get("content-type"), await request.body(),
                           self.max_payload)
-        scoped_key = None
-        if idempotency_key is not None:
-            scoped_key = f"api:{key.name}:{idempotency_key}"
-            self._claim(scoped_key, _fingerprint(channel, body))
-        position = await self.broker.publish([channel], Outgoing(body.event, (body.data,), "/"),
-                                             idempotency_key=scoped_key)
+        position = await self.send(f"api:{key.name}", channel, body, idempotency_key)
         return JSONResponse({"id": str(position), "channel": channel, "event": body.event},
                             status_code=202)
+
+    async def send(self, sender: str, channel: str, body: EventBody,
+                   idempotency_key: str | None = None) -> StreamPosition:
+        """Publish ``body`` to ``channel`` for ``sender`` (``api:<key name>``, already
+        permitted), once per idempotency key, which is the sender's own; the MCP endpoint's
+        ``send_notification`` sends the same way."""
+        scoped_key = None
+        if idempotency_key is not None:
+            scoped_key = f"{sender}:{idempotency_key}"
+            self._claim(scoped_key, _fingerprint(channel, body))
+        return await self.broker.publish([channel], Outgoing(body.event, (body.data,), "/"),
+                                         idempotency_key=scoped_key)
 
     def _claim(self, key: str, fingerprint: str) -> None:
         """Remember what the key was first used for; refuse it for anything else."""
