@@ -37,6 +37,12 @@ def test_valid_claims_give_credentials_with_the_application_claims() -> None:
     assert dict(creds.claims) == {"extra": "x", "email": "r@yb.example"}
 
 
+def test_the_role_claim_is_not_kept_twice_and_a_bare_token_keeps_no_claims() -> None:
+    creds = credentials_from_claims(claims(role="admin"), RULES, NOW)
+    assert creds.role == "admin"
+    assert dict(creds.claims) == {}
+
+
 def test_role_comes_from_the_configured_claim_or_the_default() -> None:
     rules = ClaimRules(role_claim="https://yb/role", default_role="guest")
     assert credentials_from_claims(claims(), rules, NOW).role == "guest"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -19,6 +20,8 @@ from ..messages import Credentials
 # Registered JWT claims and Firebase's bookkeeping: checked here, then not kept.
 VERIFICATION_CLAIMS = frozenset({"iss", "aud", "exp", "nbf", "iat", "jti", "auth_time", "sub",
                                  "user_id", "firebase"})
+
+NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +70,12 @@ def credentials_from_claims(
     uid = _subject(claims, rules.max_subject_chars)
     role = _role(claims, rules.role_claim, rules.default_role)
     # A connection keeps its credentials for hours: keep what applications use (custom
-    # claims, email, name), not what was only needed to verify the token.
-    kept = {k: v for k, v in claims.items() if k not in VERIFICATION_CLAIMS}
-    return Credentials(uid=uid, role=role, expires_at=exp, claims=MappingProxyType(kept))
+    # claims, email, name), not what was only needed to verify the token, nor the role the
+    # credentials already carry; a token with nothing more shares one empty mapping.
+    kept = {k: v for k, v in claims.items()
+            if k not in VERIFICATION_CLAIMS and k != rules.role_claim}
+    return Credentials(uid=uid, role=role, expires_at=exp,
+                       claims=MappingProxyType(kept) if kept else NO_CLAIMS)
 
 
 def _check_issuer(claims: dict[str, Any], expected: str) -> None:

@@ -1,9 +1,10 @@
 """Engine.IO v4 server: sessions over HTTP long-polling and WebSocket.
 
 A session starts on either transport. A polling session may upgrade to WebSocket (probe,
-then upgrade packet). A session's first ping comes ``ping_interval`` after it opened, as
+then upgrade packet). A session's first ping comes ``ping_interval`` after it opened (up to
+:data:`FIRST_PING_SLOT_S` later, sessions opened together sharing one timer), as
 clients expect (not at once: a client may then read a ping where it waits for something
-else; nor later: it is closed ``ping_timeout`` after that ping if it does not answer, and a
+else; nor much later: it is closed ``ping_timeout`` after that ping if it does not answer, and a
 client counts on that). From then on it is pinged in shared rounds, not by a timer of its
 own: the interval is cut into :data:`PING_PHASES` ticks, and the session is pinged at the
 tick one interval after its first ping and every interval from there (never late, up to an
@@ -25,6 +26,7 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -59,6 +61,8 @@ NOOP = b"6"
 # Heartbeat ticks per ping interval: how much earlier than ping_interval a ping after the
 # first may come.
 PING_PHASES = 8
+# How late a first ping may come (sessions opened within it share one timer).
+FIRST_PING_SLOT_S = 0.05
 
 # Not kept for a session's lifetime: credentials and cookies (which can be large and must not
 # end up in logs), and what only served the handshake itself.
@@ -508,6 +512,9 @@ class EngineServer:
         # lists when its tick comes).
         self._tick = 0
         self._phases: list[list[str]] = [[] for _ in range(PING_PHASES)]
+        # Sessions awaiting their first ping, by the slot of FIRST_PING_SLOT_S it falls in:
+        # one deadline per slot rather than one per session, as thousands open at once.
+        self._first_pings: dict[int, list[str]] = {}
         self._upgrades = ["websocket"] if "websocket" in config.transports else []
 
     # -- lifecycle --------------------------------------------------------------------
@@ -649,18 +656,22 @@ class EngineServer:
         self.respond_polling(conn, open_packet.encode())
         self.handler.on_open(session)
 
-    def _first_ping(self, sid: str, due: float) -> None:
-        """Ping a new session, and let the rounds ping it from the next interval on."""
-        session = self.sessions.get(sid)
-        if session is None:
+    def _first_pings_due(self, slot: int) -> None:
+        """Ping the sessions opened one interval before ``slot``, and let the rounds ping
+        them from the next interval on."""
+        sids = [sid for sid in self._first_pings.pop(slot, ()) if sid in self.sessions]
+        if not sids:
             return
-        session.send_text("2")
-        session.awaiting_pong_since = tick = self._tick
-        # Counted from when the ping was due, so a late timer does not delay the close.
-        self.deadlines.at(due + self.config.ping_timeout_ms / 1000, self._pong_due, [sid],
-                          tick)
+        tick = self._tick
+        for sid in sids:
+            session = self.sessions[sid]
+            session.send_text("2")
+            session.awaiting_pong_since = tick
+        # Counted from when the pings were due, so a late timer does not delay the close.
+        self.deadlines.at(slot * FIRST_PING_SLOT_S + self.config.ping_timeout_ms / 1000,
+                          self._pong_due, sids, tick)
         # The last tick's phase comes next one interval after it, just before now + interval.
-        self._phases[tick % PING_PHASES].append(sid)
+        self._phases[tick % PING_PHASES].extend(sids)
 
     def _pong_due(self, sids: list[str], tick: int) -> None:
         """Close the sessions pinged at ``tick`` (or before) that have not answered since."""
@@ -674,9 +685,13 @@ class EngineServer:
 
     def _add(self, session: EngineSession) -> None:
         self.sessions[session.sid] = session
-        self.deadlines.after(self.config.ping_interval_ms / 1000, self._first_ping,
-                             session.sid,
-                             self.deadlines.now() + self.config.ping_interval_ms / 1000)
+        due = self.deadlines.now() + self.config.ping_interval_ms / 1000
+        slot = math.ceil(due / FIRST_PING_SLOT_S)
+        waiting = self._first_pings.get(slot)
+        if waiting is None:
+            self._first_pings[slot] = waiting = []
+            self.deadlines.at(slot * FIRST_PING_SLOT_S, self._first_pings_due, slot)
+        waiting.append(session.sid)
         if self.limits is not None:
             self.limits.open_ip(session.handshake.address)
 
