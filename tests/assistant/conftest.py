@@ -14,12 +14,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 import socketio
 from mcp.client.session import ClientSession, MessageHandlerFnT
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.apiclients import api_section
 from tests.conftest import DEV_SECRET, MakeGateway, gateway_config
@@ -78,7 +78,8 @@ async def open_session(url: str, credential: str, *, handshake: bool = False,
     """An MCP client session on ``url``/mcp with ``credential`` as the bearer;
     ``handshake``: the handshake-era protocol (initialize, a session id) instead of
     2026-07-28's stateless requests."""
-    http = create_mcp_http_client(headers={"Authorization": f"Bearer {credential}"})
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {credential}"},
+                              timeout=httpx2.Timeout(30.0, read=300.0))
     async with (http, streamable_http_client(url + "/mcp", http_client=http) as (read, write),
                 ClientSession(read, write, read_timeout_seconds=15,
                               message_handler=message_handler) as client):

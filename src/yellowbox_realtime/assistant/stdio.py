@@ -18,9 +18,9 @@ import logging
 from collections.abc import Mapping
 
 import anyio
+import httpx2
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.stdio import stdio_server
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.inbound import (
     MCP_METHOD_HEADER,
@@ -39,8 +39,9 @@ log = logging.getLogger(__name__)
 
 async def relay(url: str, headers: Mapping[str, str]) -> None:
     """Relay stdin to ``url`` and its answers to stdout until stdin ends."""
-    http = create_mcp_http_client(headers=dict(headers))
-    async with (stdio_server() as (from_assistant, to_assistant),
+    # The SDK's own timeouts for its transports: a response stream may stay open for long.
+    http = httpx2.AsyncClient(headers=dict(headers), timeout=httpx2.Timeout(30.0, read=300.0))
+    async with (http, stdio_server() as (from_assistant, to_assistant),
                 streamable_http_client(url, http_client=http) as (from_gateway, to_gateway),
                 anyio.create_task_group() as group):
 
