@@ -83,11 +83,17 @@ async def open_session(url: str, credential: str, *, handshake: bool = False,
     async with (http, streamable_http_client(url + "/mcp", http_client=http) as (read, write),
                 ClientSession(read, write, read_timeout_seconds=15,
                               message_handler=message_handler) as client):
-        if handshake:
-            await client.initialize()
-        else:
-            await client.discover()
+        await begin(client, handshake)
         yield client
+
+
+async def begin(client: ClientSession, handshake: bool) -> None:
+    """Open the session in the dialect asked for: ``initialize`` (handshake-era) or
+    ``discover`` (stateless)."""
+    if handshake:
+        await client.initialize()
+    else:
+        await client.discover()
 
 
 @asynccontextmanager
@@ -102,10 +108,7 @@ async def open_stdio_session(url: str, credential: str, *, handshake: bool = Fal
     async with (stdio_client(relay) as (read, write),
                 ClientSession(read, write, read_timeout_seconds=15,
                               message_handler=message_handler) as client):
-        if handshake:
-            await client.initialize()
-        else:
-            await client.discover()
+        await begin(client, handshake)
         yield client
 
 
