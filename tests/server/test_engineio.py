@@ -14,6 +14,7 @@ from tests.conftest import MakeGateway, MakeToken, gateway_config
 from tests.waiting import until
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.config import ServerConfig
+from yellowbox_realtime.server.engineio import first_ping_slot
 
 
 def eio_url(gateway: Gateway, **params: str) -> str:
@@ -338,3 +339,15 @@ async def test_a_close_that_overtakes_the_pending_poll_leaves_it_unknown(
         assert (await client.post(url, content=b"1")).text == "ok"
         late = await client.get(url)
         assert (late.status_code, late.json()["code"]) == (400, 1)
+
+
+@pytest.mark.parametrize(("opened", "interval", "timeout"), [
+    (0.0, 0.3, 0.2), (0.001, 0.3, 0.2), (0.049, 0.3, 0.2), (0.05, 0.3, 0.2),
+    (1234.5678, 25.0, 20.0), (7.0, 0.3, 0.02), (3.21, 0.2, 5.0), (0.1, 0.2, 0.2),
+])
+def test_a_first_ping_no_earlier_than_the_interval_and_its_close_no_later_than_the_timeout(
+        opened: float, interval: float, timeout: float) -> None:
+    ping_at, close_at = first_ping_slot(opened, interval, timeout)
+    assert ping_at >= opened + interval
+    assert close_at <= opened + interval + timeout + 1e-9
+    assert close_at - ping_at >= 0.75 * timeout - 1e-9

@@ -2,13 +2,14 @@
 
 A session starts on either transport. A polling session may upgrade to WebSocket (probe,
 then upgrade packet). A session's first ping comes ``ping_interval`` after it opened (up to
-:data:`FIRST_PING_SLOT_S` later, sessions opened together sharing one timer), as
-clients expect (not at once: a client may then read a ping where it waits for something
-else; nor much later: it is closed ``ping_timeout`` after that ping if it does not answer, and a
-client counts on that). From then on it is pinged in shared rounds, not by a timer of its
-own: the interval is cut into :data:`PING_PHASES` ticks, and the session is pinged at the
-tick one interval after its first ping and every interval from there (never late, up to an
-eighth early). A session that has not answered a ping within ``ping_timeout`` is closed.
+:data:`FIRST_PING_SLOT_S` later, sessions opened together sharing one timer), as clients
+expect (not at once: a client may then read a ping where it waits for something else). One
+that does not answer is closed no later than ``ping_interval + ping_timeout`` after its
+open, as clients and the official suites count on. From then on it is pinged in shared
+rounds, not by a timer of its own: the interval is cut into :data:`PING_PHASES` ticks, and
+the session is pinged at the tick one interval after its first ping and every interval from
+there (never late, up to an eighth early). A session that has not answered a ping within
+``ping_timeout`` is closed.
 Whatever a session must send goes through one bounded buffer: the WebSocket's
 :class:`OutputBuffer` (pongs to a client's pings included), or the polling queue flushed
 to the next GET.
@@ -63,6 +64,23 @@ NOOP = b"6"
 PING_PHASES = 8
 # How late a first ping may come (sessions opened within it share one timer).
 FIRST_PING_SLOT_S = 0.05
+
+
+def first_ping_slot(opened: float, interval: float, timeout: float) -> tuple[float, float]:
+    """When a session opened at ``opened`` gets its first ping, and when it is closed if it
+    has not answered: the ping no earlier than ``interval`` after the open, the close no
+    later than ``interval + timeout`` after it (as a client's own timer and the official
+    suites expect), for every session of the slot alike.
+
+    The slot is narrower than a quarter of ``timeout``, so a session always has at least
+    three quarters of it to answer.
+    """
+    width = min(FIRST_PING_SLOT_S, timeout / 4)
+    due = opened + interval
+    slot = math.ceil(due / width)
+    if slot * width < due:  # rounding in the division
+        slot += 1
+    return slot * width, (slot - 1) * width + timeout
 
 # Not kept for a session's lifetime: credentials and cookies (which can be large and must not
 # end up in logs), and what only served the handshake itself.
@@ -512,9 +530,9 @@ class EngineServer:
         # lists when its tick comes).
         self._tick = 0
         self._phases: list[list[str]] = [[] for _ in range(PING_PHASES)]
-        # Sessions awaiting their first ping, by the slot of FIRST_PING_SLOT_S it falls in:
-        # one deadline per slot rather than one per session, as thousands open at once.
-        self._first_pings: dict[int, list[str]] = {}
+        # Sessions awaiting their first ping, by when it is due (see first_ping_slot): one
+        # deadline per slot rather than one per session, as thousands open at once.
+        self._first_pings: dict[float, list[str]] = {}
         self._upgrades = ["websocket"] if "websocket" in config.transports else []
 
     # -- lifecycle --------------------------------------------------------------------
@@ -656,10 +674,10 @@ class EngineServer:
         self.respond_polling(conn, open_packet.encode())
         self.handler.on_open(session)
 
-    def _first_pings_due(self, slot: int) -> None:
-        """Ping the sessions opened one interval before ``slot``, and let the rounds ping
-        them from the next interval on."""
-        sids = [sid for sid in self._first_pings.pop(slot, ()) if sid in self.sessions]
+    def _first_pings_due(self, ping_at: float, close_at: float) -> None:
+        """Ping the sessions of the slot due at ``ping_at``, and let the rounds ping them
+        from the next interval on."""
+        sids = [sid for sid in self._first_pings.pop(ping_at, ()) if sid in self.sessions]
         if not sids:
             return
         tick = self._tick
@@ -667,9 +685,7 @@ class EngineServer:
             session = self.sessions[sid]
             session.send_text("2")
             session.awaiting_pong_since = tick
-        # Counted from when the pings were due, so a late timer does not delay the close.
-        self.deadlines.at(slot * FIRST_PING_SLOT_S + self.config.ping_timeout_ms / 1000,
-                          self._pong_due, sids, tick)
+        self.deadlines.at(close_at, self._pong_due, sids, tick)
         # The last tick's phase comes next one interval after it, just before now + interval.
         self._phases[tick % PING_PHASES].extend(sids)
 
@@ -685,12 +701,13 @@ class EngineServer:
 
     def _add(self, session: EngineSession) -> None:
         self.sessions[session.sid] = session
-        due = self.deadlines.now() + self.config.ping_interval_ms / 1000
-        slot = math.ceil(due / FIRST_PING_SLOT_S)
-        waiting = self._first_pings.get(slot)
+        ping_at, close_at = first_ping_slot(self.deadlines.now(),
+                                            self.config.ping_interval_ms / 1000,
+                                            self.config.ping_timeout_ms / 1000)
+        waiting = self._first_pings.get(ping_at)
         if waiting is None:
-            self._first_pings[slot] = waiting = []
-            self.deadlines.at(slot * FIRST_PING_SLOT_S, self._first_pings_due, slot)
+            self._first_pings[ping_at] = waiting = []
+            self.deadlines.at(ping_at, self._first_pings_due, ping_at, close_at)
         waiting.append(session.sid)
         if self.limits is not None:
             self.limits.open_ip(session.handshake.address)
