@@ -66,17 +66,7 @@ def build(config: Config = CONFIG) -> Gateway:
 
         @namespace.on_connect
         def greet(socket: Socket) -> None:
-            # The suite reads the CONNECT reply and this event with one-shot listeners added
-            # one after the other, and loses a frame that arrives in the same read as the
-            # reply. The gateway sends the reply in a write of its own, as socket.io does,
-            # but on a busy machine the suite's client still reads both at once (it loses
-            # this event from socket.io's own server too); a few milliseconds apart, it
-            # reads them one by one.
-            def send_auth() -> None:
-                if socket.connected:
-                    socket.emit("auth", dict(socket.auth))
-
-            asyncio.get_running_loop().call_later(0.005, send_auth)
+            socket.emit("auth", dict(socket.auth))
 
     @gateway.main.on("message")
     def message(socket: Socket, *args: Any) -> None:

@@ -137,6 +137,34 @@ async def test_a_paused_buffer_holds_data_and_resume_sends_it_in_one_write(pair:
     assert await read_exactly(pair.reader, 8) == b"one;two;"
 
 
+async def test_a_hold_keeps_what_follows_apart_from_what_went_before(pair: Pair) -> None:
+    loop = asyncio.get_running_loop()
+    buffer = Buffer(pair.transport, FlushScheduler(loop), 1 << 20)
+    buffer.append(b"reply;")
+    buffer.flush()
+    buffer.hold(Deadlines(loop), 0.002)
+    buffer.append(b"event;")
+    await asyncio.sleep(0)  # the turn's flush runs, and sends nothing
+    assert pair.writes == [b"reply;"]
+    assert await read_exactly(pair.reader, 12) == b"reply;event;"
+    assert pair.writes == [b"reply;", b"event;"]
+
+
+async def test_a_hold_ending_leaves_a_full_transport_paused(pair: Pair) -> None:
+    loop = asyncio.get_running_loop()
+    buffer = Buffer(pair.transport, FlushScheduler(loop), 1 << 20)
+    released = asyncio.Event()
+    deadlines = Deadlines(loop)
+    buffer.hold(deadlines, 0.001)
+    buffer.pause()  # the transport fills meanwhile
+    buffer.append(b"waits;")
+    deadlines.after(0.002, released.set)
+    await released.wait()  # the hold has ended
+    assert pair.writes == []
+    buffer.resume()
+    assert pair.writes == [b"waits;"]
+
+
 async def test_write_now_does_not_wait_for_resume_nor_overtake_queued_data(pair: Pair) -> None:
     loop = asyncio.get_running_loop()
     buffer = Buffer(pair.transport, FlushScheduler(loop), 1 << 20)

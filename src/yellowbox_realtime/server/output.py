@@ -11,6 +11,9 @@ keep the bytes here instead of handing them over. The transport's buffer then st
 and what waits is in a buffer this module can drop: when a client is cut off, its reason is
 not stuck behind a megabyte of stale events.
 
+A connection may also hold its output for a moment of its own accord (:meth:`OutputBuffer.hold`),
+so that what it sent last reaches the client in a read of its own.
+
 Memory is bounded: the bytes queued here may not exceed ``limit``, nor may one flush push the
 transport's buffer past it. Past either, the connection is a slow consumer: its pending data
 is dropped and :meth:`OutputBuffer.overflowed` is called, which disconnects it with a reason.
@@ -22,6 +25,11 @@ import asyncio
 
 from ..core.counters import Counters
 from .deadlines import Deadline, Deadlines
+
+# Why a buffer holds its data, as bits of one field (no more memory per connection than a
+# flag): the transport is full, or the connection asked to hold.
+_TRANSPORT_FULL = 1
+_HELD = 2
 
 
 class FlushScheduler:
@@ -81,7 +89,7 @@ class OutputBuffer:
         self._chunks: list[bytes] = []
         self._size = 0
         self._dirty = False
-        self._paused = False
+        self._paused = 0
 
     @property
     def pending(self) -> int:
@@ -102,11 +110,22 @@ class OutputBuffer:
 
     def pause(self) -> None:
         """The transport's buffer passed its high-water mark: hold data here."""
-        self._paused = True
+        self._paused |= _TRANSPORT_FULL
 
     def resume(self) -> None:
         """The transport drained below its low-water mark: send what waited."""
-        self._paused = False
+        self._paused &= ~_TRANSPORT_FULL
+        self.flush()
+
+    def hold(self, deadlines: Deadlines, seconds: float) -> None:
+        """Keep what is appended next here for ``seconds`` (bounded by ``limit`` as ever),
+        then send it: what was written before reaches the client well ahead of it."""
+        if not self._paused & _HELD:
+            self._paused |= _HELD
+            deadlines.after(seconds, self._release)
+
+    def _release(self) -> None:
+        self._paused &= ~_HELD
         self.flush()
 
     def flush(self) -> None:

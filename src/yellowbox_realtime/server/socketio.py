@@ -313,10 +313,10 @@ class SocketIOServer:
         if self.recovery is not None:
             ack["pid"] = self._pid(socket.id)
         socket.send_packet(sio.SioPacket(sio.SioType.CONNECT, namespace.name, ack))
-        # The reply leaves alone, ahead of what the connect handlers and recovery send, as
-        # the reference server's does: a client that reads the reply, then adds a listener
-        # for the next message, would miss one that came in the same read.
-        session.flush()
+        # The reply leaves alone, ahead of what the connect handlers and recovery send: a
+        # client that reads the reply, then adds a listener for the next message, would
+        # miss one that came in the same read.
+        session.send_alone()
         if restored is not None:
             departed, missed, revoked = restored
             for room in departed.rooms:
