@@ -582,7 +582,8 @@ class ApiConfig:
     # Key name -> channels it may use: exact names or prefixes ending in ":" ("user:");
     # a key without an entry may use every channel.
     channels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    # Requests per second per key, with bursts of ``burst`` (429 beyond).
+    # Requests per second per key, and per user calling with a token (the operations API,
+    # MCP), with bursts of ``burst`` (429 beyond).
     rate_per_s: float = 50.0
     burst: int = 100
 

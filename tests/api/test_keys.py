@@ -152,3 +152,16 @@ async def test_a_key_over_its_rate_is_told_to_slow_down(make_gateway: MakeGatewa
         other = await http.get("/api/v1/channels/alerts/history",
                                headers=bearer(KEYS["reader"][0]))
         assert other.status_code == 200
+
+
+def test_users_have_rates_of_their_own_apart_from_keys() -> None:
+    ring = KeyRing(ApiConfig(keys={"a": hash_key("ka")}, scopes={"a": ("publish",)},
+                             rate_per_s=1.0, burst=1))
+    ring.take_user("u-1", 0.0)
+    with pytest.raises(TooManyRequests) as refused:
+        ring.take_user("u-1", 0.5)
+    assert refused.value.retry_after_s == 1
+    ring.take_user("u-2", 0.5)
+    # A user whose id is a key's name does not share the key's budget.
+    ring.take_user("a", 0.5)
+    ring.take(ring.authenticate({"x-api-key": "ka"}), 0.5)

@@ -145,8 +145,8 @@ async def test_sessions_are_bounded_per_user_and_bound_to_their_owner(
 
 @pytest.fixture
 async def slow_gateway(make_gateway: MakeGateway) -> Gateway:
-    """A gateway whose users may send 3 events (MCP requests) at once, then 1 a second."""
-    return await make_gateway(gateway_config(limits={"events_per_s": 1, "events_burst": 3}))
+    """A gateway whose users may send 3 requests at once, then 1 a second."""
+    return await make_gateway(gateway_config(api={"rate_per_s": 1, "burst": 3}))
 
 
 async def test_requests_beyond_the_users_rate_are_refused(slow_gateway: Gateway) -> None:

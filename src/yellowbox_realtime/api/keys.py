@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..config import ApiConfig
-from ..domain.location import TokenBucket
-from ..errors import AuthenticationError, ForbiddenError, RateLimited
+from ..errors import AuthenticationError, ForbiddenError
+from ..server.limits import Rates
 from .errors import TooManyRequests
 
 __all__ = ["KEY_PREFIX", "ApiKey", "KeyRing", "hash_key", "mint_key"]
@@ -66,9 +65,9 @@ class KeyRing:
             ApiKey(name, bytes.fromhex(digest), frozenset(config.scopes.get(name, ())),
                    tuple(config.channels[name]) if name in config.channels else None)
             for name, digest in config.keys.items())
-        self._rate = config.rate_per_s
-        self._burst = config.burst
-        self._buckets: dict[str, TokenBucket] = {}
+        # One table for keys and for the users who call with a token (operations API,
+        # MCP), so that no caller, whichever way it comes, can crowd out the others.
+        self._rates = Rates(config.rate_per_s, config.burst)
 
     def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
         """The key the request presents, or AuthenticationError saying what is wrong."""
@@ -89,15 +88,18 @@ class KeyRing:
         return found
 
     def take(self, key: ApiKey, now: float) -> None:
-        """Count one request against the key's rate (RateLimited beyond it)."""
-        bucket = self._buckets.get(key.name)
-        if bucket is None:
-            bucket = self._buckets[key.name] = TokenBucket(self._rate, self._burst, now)
-        try:
-            bucket.take(now, what=f"requests with API key {key.name!r}")
-        except RateLimited as exc:
-            wait = math.ceil((1.0 - bucket.tokens) / bucket.rate)
-            raise TooManyRequests(exc.message, retry_after_s=max(1, wait)) from exc
+        """Count one request against the key's rate (TooManyRequests beyond it)."""
+        self._take(f"api:{key.name}", f"requests with API key {key.name!r}", now)
+
+    def take_user(self, uid: str, now: float) -> None:
+        """Count one request by the user ``uid`` (a verified token) against the same rate."""
+        self._take(f"user:{uid}", "requests by this user", now)
+
+    def _take(self, caller: str, what: str, now: float) -> None:
+        wait = self._rates.take(caller, now)
+        if wait:
+            raise TooManyRequests(f"too many {what}: at most {self._rates.rate:g}/s "
+                                  f"(bursts of {self._rates.burst})", retry_after_s=wait)
 
 
 def _presented_key(headers: Mapping[str, str]) -> str:

@@ -166,7 +166,7 @@ class OperationsApi:
     # -- steps ------------------------------------------------------------------------
 
     async def caller(self, headers: Mapping[str, str]) -> Caller:
-        """Who sends these headers: an API key (its request rate taken) or a verified token.
+        """Who sends these headers: an API key or a verified token, its request rate taken.
         The MCP endpoint (:mod:`..assistant`) asks the same question of its requests."""
         authorization = headers.get("authorization", "")
         scheme, _, token = authorization.strip().partition(" ")
@@ -177,7 +177,9 @@ class OperationsApi:
             return key
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationError("send 'Authorization: Bearer <ID token or API key>'")
-        return await self.authenticator.authenticate(token)
+        credentials = await self.authenticator.authenticate(token)
+        self.keys.take_user(credentials.uid, self._clock())
+        return credentials
 
     def check_read(self, caller: Caller, channel: str, scope: str) -> None:
         """Reading is subscribing to ``channel`` (a key: having ``scope`` on it)."""

@@ -3,23 +3,21 @@
 Every HTTP request to ``/mcp`` is authenticated as the operations API authenticates (an API
 key, or a bearer token from the configured provider: dev, jwt, firebase); the caller rides
 on the request's ASGI scope to the tools, which check it against the policy table or the
-key's scopes. A user's requests take from the ``[limits]`` event budget (an API key has its
-own rate in the key ring), and each subscription stream counts as one of the user's
+key's scopes. Each request takes from the caller's rate (``api.rate_per_s``, per key or user,
+the operations API's own), and each subscription stream counts as one of the user's
 connections, as an SSE stream does.
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ..api.keys import ApiKey
 from ..api.operations import Caller, OperationsApi
-from ..errors import AuthenticationError, GatewayError, RateLimited
+from ..errors import AuthenticationError, GatewayError
 from ..messages import Credentials
-from ..server.limits import ClientLimits, EventBucket, EventVerdict
+from ..server.limits import ClientLimits
 
 __all__ = ["LIMITED", "REFUSED", "SCOPE_KEY", "Access", "caller_of", "describe", "principal"]
 
@@ -30,9 +28,6 @@ LIMITED = -32000
 
 # Where the authenticated caller rides on the ASGI scope, from the door to the tools.
 SCOPE_KEY = "yellowbox.caller"
-# Users whose request budgets are remembered (least recently seen are dropped first).
-MAX_BUCKETS = 10_000
-
 
 def principal(caller: Caller) -> str:
     """One name per identity, so sessions and streams can be counted and owned."""
@@ -49,29 +44,13 @@ def caller_of(request: Any) -> Caller:
 
 
 class Access:
-    def __init__(self, api: OperationsApi, limits: ClientLimits, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, api: OperationsApi, limits: ClientLimits) -> None:
         self.api = api
         self.limits = limits
-        self._clock = clock
-        self._buckets: OrderedDict[str, EventBucket] = OrderedDict()
 
     async def authenticate(self, headers: Mapping[str, str]) -> Caller:
-        """The caller, with one request taken from their budget (RateLimited beyond it)."""
-        caller = await self.api.caller(headers)
-        if isinstance(caller, Credentials):
-            self._take(principal(caller))
-        return caller
-
-    def _take(self, who: str) -> None:
-        bucket = self._buckets.pop(who, None)
-        verdict, bucket = self.limits.take_event(bucket, self._clock())
-        if bucket is not None:
-            self._buckets[who] = bucket
-            if len(self._buckets) > MAX_BUCKETS:
-                self._buckets.popitem(last=False)
-        if verdict != EventVerdict.ACCEPT:
-            raise RateLimited(f"too many MCP requests from {who}; slow down")
+        """The caller, with one request taken from their rate (TooManyRequests beyond it)."""
+        return await self.api.caller(headers)
 
     def check_read(self, caller: Caller, channel: str, scope: str) -> None:
         self.api.check_read(caller, channel, scope)
