@@ -380,7 +380,7 @@ class Gateway:
             self._expire_history(broker, self._deadlines)
 
     def _expire_history(self, broker: MemoryBroker, deadlines: Deadlines) -> None:
-        """Once a second, so quiet channels and old idempotency keys release memory too."""
+        """Once a second, so quiet channels release memory too."""
         broker.expire()
         deadlines.after(1.0, self._expire_history, broker, deadlines)
 

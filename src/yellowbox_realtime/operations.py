@@ -45,6 +45,7 @@ from typing import Any, Protocol
 from .config import FleetConfig, OperationsConfig
 from .core.broker import Broker
 from .core.hub import Hub, Outgoing
+from .core.idempotency import GATEWAY, IdempotencyKey
 from .domain.alert_rules import SpeedWatch, breach
 from .domain.alerts import Alert, AlertBook, AlertKind, new_alert
 from .domain.expenses import ExpenseLedger, validate_expense_change
@@ -224,26 +225,26 @@ class Operations:
         alert = self.alerts.acknowledge(alert_id, by, self.clock())
         await self.broker.publish(self._alert_channels,
                                   Outgoing(ACKNOWLEDGED_EVENT, (alert.to_wire(),)),
-                                  idempotency_key=f"ack:{alert.id}")
+                                  idempotency_key=IdempotencyKey(GATEWAY, f"ack:{alert.id}"))
         return alert
 
     async def resolve(self, alert_id: str, by: str) -> Alert:
         alert = self.alerts.resolve(alert_id, by, self.clock())
         await self.broker.publish(self._alert_channels,
                                   Outgoing(RESOLVED_EVENT, (alert.to_wire(),)),
-                                  idempotency_key=f"resolve:{alert.id}")
+                                  idempotency_key=IdempotencyKey(GATEWAY, f"resolve:{alert.id}"))
         return alert
 
-    async def change_expense(self, data: Any, key: str | None) -> tuple[StreamPosition,
-                                                                        dict[str, Any]]:
+    async def change_expense(self, data: Any, key: IdempotencyKey | None
+                             ) -> tuple[StreamPosition, dict[str, Any]]:
         expense = validate_expense_change(data, self.clock())
         position = await self.broker.publish([EXPENSE_UPDATES],
                                              Outgoing(EXPENSE_EVENT, (expense,)),
                                              idempotency_key=key)
         return position, expense
 
-    async def change_order(self, data: Any, key: str | None) -> tuple[StreamPosition,
-                                                                      dict[str, Any]]:
+    async def change_order(self, data: Any, key: IdempotencyKey | None
+                           ) -> tuple[StreamPosition, dict[str, Any]]:
         order = validate_order_change(data, self.clock())
         position = await self.broker.publish([ORDERS], Outgoing(ORDER_EVENT, (order,)),
                                              idempotency_key=key)
@@ -430,7 +431,8 @@ class Operations:
 
     async def _publish(self, channels: list[str], message: Outgoing, key: str) -> None:
         try:
-            await self.broker.publish(channels, message, idempotency_key=key)
+            await self.broker.publish(channels, message,
+                                      idempotency_key=IdempotencyKey(GATEWAY, key))
         except GatewayError as exc:
             log.error("could not publish %r to %s: %s", message.event, channels, exc)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from yellowbox_realtime.core.history import HistoryLimits
 from yellowbox_realtime.core.hub import Outgoing
+from yellowbox_realtime.core.idempotency import IdempotencyKey
 from yellowbox_realtime.protocol.sse import StreamPosition
 
 from .conftest import Clock, MakeBroker, Recorder
@@ -175,9 +176,9 @@ async def test_an_idempotency_key_publishes_once(make_broker: MakeBroker) -> Non
     hub, broker = await make_broker()
     recorder = Recorder()
     hub.subscribe("a", recorder)
-    first = await broker.publish(["a"], event(1), idempotency_key="k1")
-    again = await broker.publish(["a"], event(1), idempotency_key="k1")
-    other = await broker.publish(["a"], event(2), idempotency_key="k2")
+    first = await broker.publish(["a"], event(1), idempotency_key=IdempotencyKey("test", "k1"))
+    again = await broker.publish(["a"], event(1), idempotency_key=IdempotencyKey("test", "k1"))
+    other = await broker.publish(["a"], event(2), idempotency_key=IdempotencyKey("test", "k2"))
     assert again == first
     assert other.offset == first.offset + 1
     await recorder.wait_for(2)

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from yellowbox_realtime.brokers.redis import BrokerUnavailable, RedisBroker
 from yellowbox_realtime.core.history import HistoryLimits
 from yellowbox_realtime.core.hub import Hub, Outgoing
+from yellowbox_realtime.core.idempotency import IdempotencyKey
 from yellowbox_realtime.protocol.sse import StreamPosition
 
 from ..redis_server import RedisServer, redis_server
@@ -204,7 +205,8 @@ async def test_redis_restarted_with_its_data_under_load_loses_nothing_acknowledg
             while True:
                 try:
                     acknowledged[n] = await a.broker.publish(
-                        ["orders"], Outgoing("order", (n,)), idempotency_key=f"order-{n}")
+                        ["orders"], Outgoing("order", (n,)),
+                        idempotency_key=IdempotencyKey("test", f"order-{n}"))
                     break
                 except BrokerUnavailable:
                     await asyncio.sleep(0.02)  # the client's retry interval

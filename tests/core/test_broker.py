@@ -7,6 +7,7 @@ from collections.abc import Callable
 from yellowbox_realtime.core.broker import MemoryBroker
 from yellowbox_realtime.core.history import HistoryLimits
 from yellowbox_realtime.core.hub import Hub, Outgoing, Sink, Wire
+from yellowbox_realtime.core.idempotency import IdempotencyKey, IdempotencyTable
 from yellowbox_realtime.protocol.sse import StreamPosition
 
 
@@ -30,13 +31,18 @@ class Clock:
         return self.now
 
 
+
+def key(name: str) -> IdempotencyKey:
+    return IdempotencyKey("test", name)
+
 def make(clock: Callable[[], float] | None = None, *, idempotency_window_s: float = 60.0,
          stamp_socketio: bool = True) -> tuple[MemoryBroker, Inbox]:
     hub = Hub()
     inbox = Inbox()
     hub.subscribe("a", inbox)
-    broker = MemoryBroker(hub, HistoryLimits(10, 60.0), clock=clock or Clock(),
-                          idempotency_window_s=idempotency_window_s,
+    clock = clock or Clock()
+    broker = MemoryBroker(hub, HistoryLimits(10, 60.0), clock=clock,
+                          keys=IdempotencyTable(window_s=idempotency_window_s, clock=clock),
                           stamp_socketio=stamp_socketio)
     return broker, inbox
 
@@ -63,12 +69,12 @@ async def test_since_returns_what_the_channels_published() -> None:
 async def test_a_retried_publish_with_the_same_key_is_delivered_once() -> None:
     clock = Clock()
     broker, inbox = make(clock, idempotency_window_s=60.0)
-    first = await broker.publish(["a"], Outgoing("e"), idempotency_key="k1")
-    again = await broker.publish(["a"], Outgoing("e"), idempotency_key="k1")
+    first = await broker.publish(["a"], Outgoing("e"), idempotency_key=key("k1"))
+    again = await broker.publish(["a"], Outgoing("e"), idempotency_key=key("k1"))
     assert first == again
     assert len(inbox.received) == 1
     clock.now = 61.0
-    later = await broker.publish(["a"], Outgoing("e"), idempotency_key="k1")
+    later = await broker.publish(["a"], Outgoing("e"), idempotency_key=key("k1"))
     assert later.offset == first.offset + 1
     assert len(inbox.received) == 2
 
@@ -78,15 +84,16 @@ async def test_the_idempotency_table_holds_at_most_its_cap_and_forgets_the_oldes
     hub = Hub()
     inbox = Inbox()
     hub.subscribe("a", inbox)
-    broker = MemoryBroker(hub, HistoryLimits(10, 60.0), clock=Clock(),
-                          max_idempotency_keys=3)
+    clock = Clock()
+    broker = MemoryBroker(hub, HistoryLimits(10, 60.0), clock=clock,
+                          keys=IdempotencyTable(max_keys=3, clock=clock))
     for n in range(10):
-        await broker.publish(["a"], Outgoing("e"), idempotency_key=f"k{n}")
-    assert len(broker._keys) == 3
-    await broker.publish(["a"], Outgoing("e"), idempotency_key="k9")
+        await broker.publish(["a"], Outgoing("e"), idempotency_key=key(f"k{n}"))
+    assert len(broker.keys) == 3
+    await broker.publish(["a"], Outgoing("e"), idempotency_key=key("k9"))
     assert len(inbox.received) == 10
     # Pushed out: a retry of the oldest key is published again.
-    await broker.publish(["a"], Outgoing("e"), idempotency_key="k0")
+    await broker.publish(["a"], Outgoing("e"), idempotency_key=key("k0"))
     assert len(inbox.received) == 11
 
 def test_without_recovery_socketio_shapes_carry_no_offset() -> None:

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..auth.base import Authenticator
+from ..core.idempotency import IdempotencyKey
 from ..core.policy import Policy
 from ..domain.alerts import ALERT_KINDS, ALERT_STATES, SEVERITIES
 from ..domain.geofence_config import fence_from_data, fence_to_data
@@ -213,9 +214,9 @@ class OperationsApi:
         return parse_json(request.headers.get("content-type"), body)
 
     @staticmethod
-    def _idempotency_key(request: Request, caller: Caller) -> str | None:
+    def _idempotency_key(request: Request, caller: Caller) -> IdempotencyKey | None:
         key = check_idempotency_key(request.headers.get("idempotency-key"))
         if key is None:
             return None
         who = f"api:{caller.name}" if isinstance(caller, ApiKey) else f"user:{caller.uid}"
-        return f"{request.url.path}:{who}:{key}"
+        return IdempotencyKey(who, f"{request.url.path}:{key}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from ..config import ApiConfig, ServerConfig
 from ..core.broker import Broker
 from ..core.hub import Outgoing, json_data
+from ..core.idempotency import IdempotencyKey, IdempotencyTable
 from ..domain.wiretime import iso
 from ..protocol.sse import StreamPosition
 from .errors import IdempotencyConflict
@@ -46,8 +46,6 @@ from .validation import (
 __all__ = ["PublishApi", "max_payload"]
 
 PREFIX = "/api/v1"
-IDEMPOTENCY_WINDOW_S = 24 * 3600.0
-MAX_IDEMPOTENCY_KEYS = 100_000
 
 
 def max_payload(server: ServerConfig) -> int:
@@ -66,7 +64,8 @@ class PublishApi:
         self.max_payload = max_payload(server)
         self._clock = clock
         self._wall_clock = wall_clock
-        self._fingerprints: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        # What each key was first used for (channel, event and data, hashed).
+        self.fingerprints: IdempotencyTable[str] = IdempotencyTable(clock=clock)
         self._openapi = openapi_document()
 
     def routes(self) -> list[BaseRoute]:
@@ -145,32 +144,22 @@ class PublishApi:
         """Publish ``body`` to ``channel`` for ``sender`` (``api:<key name>``, already
         permitted), once per idempotency key, which is the sender's own; the MCP endpoint's
         ``send_notification`` sends the same way."""
-        scoped_key = None
+        scoped = None
         if idempotency_key is not None:
-            scoped_key = f"{sender}:{idempotency_key}"
-            self._claim(scoped_key, _fingerprint(channel, body))
+            scoped = IdempotencyKey(sender, idempotency_key)
+            self._claim(scoped, _fingerprint(channel, body))
         return await self.broker.publish([channel], Outgoing(body.event, (body.data,), "/"),
-                                         idempotency_key=scoped_key)
+                                         idempotency_key=scoped)
 
-    def _claim(self, key: str, fingerprint: str) -> None:
+    def _claim(self, key: IdempotencyKey, fingerprint: str) -> None:
         """Remember what the key was first used for; refuse it for anything else."""
-        now = self._clock()
-        fingerprints = self._fingerprints
-        while fingerprints:
-            oldest, (at, _) = next(iter(fingerprints.items()))
-            if now - at <= IDEMPOTENCY_WINDOW_S:
-                break
-            del fingerprints[oldest]
-        seen = fingerprints.get(key)
-        if seen is not None:
-            if seen[1] != fingerprint:
-                raise IdempotencyConflict(
-                    "Idempotency-Key was already used for a different request (channel, "
-                    "event or data); use a new key for a new event")
-            return
-        fingerprints[key] = (now, fingerprint)
-        if len(fingerprints) > MAX_IDEMPOTENCY_KEYS:
-            fingerprints.popitem(last=False)
+        seen = self.fingerprints.get(key)
+        if seen is None:
+            self.fingerprints.put(key, fingerprint)
+        elif seen != fingerprint:
+            raise IdempotencyConflict(
+                "Idempotency-Key was already used for a different request (channel, "
+                "event or data); use a new key for a new event")
 
 
 def _fingerprint(channel: str, body: EventBody) -> str:

@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from ..config import WebhooksConfig
 from ..core.broker import Broker
 from ..core.hub import Outgoing
+from ..core.idempotency import IdempotencyKey
 from ..errors import WebhookNotConfigured
 from ..operations import Operations
 from ..protocol.sse import StreamPosition
@@ -87,7 +88,7 @@ class WebhooksApi:
         try:
             inbound = parse(parse_json(request.headers.get("content-type"), body),
                             self.max_payload)
-            key = f"webhook:{source}:{inbound.id}"
+            key = IdempotencyKey(f"webhook:{source}", inbound.id)
             # No await between this and the publish: nothing else is numbered in between.
             before = self.broker.position()
             position = await self._apply(inbound, key)
@@ -97,7 +98,7 @@ class WebhooksApi:
         duplicate = position.epoch == before.epoch and position.offset <= before.offset
         return JSONResponse({"id": str(position), "duplicate": duplicate}, status_code=202)
 
-    async def _apply(self, inbound: Inbound, key: str) -> StreamPosition:
+    async def _apply(self, inbound: Inbound, key: IdempotencyKey) -> StreamPosition:
         action = inbound.action
         if isinstance(action, DomainChange) and self.operations is not None:
             change = self.operations.change_expense if action.kind == "expense" \

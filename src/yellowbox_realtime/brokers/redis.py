@@ -80,6 +80,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ..core.history import History, HistoryLimits, Recovery, new_epoch
 from ..core.hub import Hub, Outgoing, Subscriber
+from ..core.idempotency import IdempotencyKey
 from ..errors import GatewayError
 from ..protocol.sse import StreamPosition
 from . import scripts
@@ -296,14 +297,14 @@ class RedisBroker:
         self._enqueue(_Publish(tuple(channels), message, exclude, None, next(self._seq)))
 
     async def publish(self, channels: Sequence[str], message: Outgoing, *,
-                      idempotency_key: str | None = None) -> StreamPosition:
+                      idempotency_key: IdempotencyKey | None = None) -> StreamPosition:
         if not self._up:
             raise BrokerUnavailable("Redis is unreachable; try again shortly")
         if len(self._queue) >= self._max_queue:
             raise BrokerUnavailable("too many publishes waiting for Redis; try again shortly")
         done: asyncio.Future[StreamPosition] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Publish(tuple(channels), message, _NONE, idempotency_key,
-                               next(self._seq), done))
+        key = str(idempotency_key) if idempotency_key is not None else None
+        self._enqueue(_Publish(tuple(channels), message, _NONE, key, next(self._seq), done))
         return await done
 
     async def since(self, channels: Sequence[str],

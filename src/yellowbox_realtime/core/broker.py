@@ -15,13 +15,13 @@ implements the same Protocol.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ..protocol.sse import StreamPosition
 from .history import History, HistoryLimits, Recovery
 from .hub import Hub, Outgoing, Subscriber
+from .idempotency import IdempotencyKey, IdempotencyTable
 
 __all__ = ["Broker", "MemoryBroker"]
 
@@ -39,7 +39,7 @@ class Broker(Protocol):
         order). ``message`` is placed in the stream by the broker."""
 
     async def publish(self, channels: Sequence[str], message: Outgoing, *,
-                      idempotency_key: str | None = None) -> StreamPosition:
+                      idempotency_key: IdempotencyKey | None = None) -> StreamPosition:
         """Publish and return the event's position once it is in the history. A second
         publish with the same idempotency key (within the broker's window) is not
         delivered again; it returns the first one's position."""
@@ -64,22 +64,20 @@ class MemoryBroker:
     ``since`` does not suspend, so a caller that reads the history and then subscribes
     without awaiting in between misses nothing and gets nothing twice.
 
-    Idempotency keys are kept for ``idempotency_window_s`` and at most
-    ``max_idempotency_keys`` of them (the oldest go first).
+    Idempotency keys are kept in an :class:`~.idempotency.IdempotencyTable` of ``keys``
+    (24 h, bounded in all and per owner, unless given).
     """
 
     def __init__(self, hub: Hub, default: HistoryLimits,
                  per_channel: dict[str, HistoryLimits] | None = None, *,
-                 stamp_socketio: bool = True, idempotency_window_s: float = 24 * 3600,
-                 max_idempotency_keys: int = 100_000,
+                 stamp_socketio: bool = True,
+                 keys: IdempotencyTable[StreamPosition] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.hub = hub
         self.history: History[Outgoing] = History(default, per_channel)
         self._stamp = stamp_socketio
         self._clock = clock
-        self._window = idempotency_window_s
-        self._max_keys = max_idempotency_keys
-        self._keys: OrderedDict[str, tuple[float, StreamPosition]] = OrderedDict()
+        self.keys = keys if keys is not None else IdempotencyTable(clock=clock)
         self._published = 0
 
     @property
@@ -96,17 +94,15 @@ class MemoryBroker:
         self.hub.publish(channels, message, exclude)
 
     async def publish(self, channels: Sequence[str], message: Outgoing, *,
-                      idempotency_key: str | None = None) -> StreamPosition:
+                      idempotency_key: IdempotencyKey | None = None) -> StreamPosition:
         if idempotency_key is not None:
-            seen = self._seen(idempotency_key)
+            seen = self.keys.get(idempotency_key)
             if seen is not None:
                 return seen
         self.publish_nowait(channels, message)
         position = StreamPosition(message.epoch, message.offset)
         if idempotency_key is not None:
-            self._keys[idempotency_key] = (self._clock(), position)
-            if len(self._keys) > self._max_keys:
-                self._keys.popitem(last=False)
+            self.keys.put(idempotency_key, position)
         return position
 
     async def since(self, channels: Sequence[str],
@@ -117,20 +113,8 @@ class MemoryBroker:
         return self.history.position()
 
     def expire(self) -> None:
-        """Release expired history and idempotency keys (call it now and then)."""
-        now = self._clock()
-        self.history.expire(now)
-        while self._keys:
-            key, (at, _) = next(iter(self._keys.items()))
-            if now - at <= self._window:
-                break
-            del self._keys[key]
+        """Release expired history (call it now and then)."""
+        self.history.expire(self._clock())
 
     async def close(self) -> None:
         """Nothing to release."""
-
-    def _seen(self, key: str) -> StreamPosition | None:
-        entry = self._keys.get(key)
-        if entry is None or self._clock() - entry[0] > self._window:
-            return None
-        return entry[1]

@@ -13,8 +13,8 @@ every node that receives it.
   outbox refuses (503), the event has reached Socket.IO clients already; a retry with the
   same ``Idempotency-Key`` is not delivered to them again (the broker remembers the key)
   and is accepted by the outbox under the same event id. A retry of a publish the outbox
-  did accept is not accepted again (this process remembers the ids it accepted, as many
-  as the broker remembers idempotency keys), so a delivery already made is not repeated.
+  did accept is not accepted again (this process remembers the idempotency keys of what it
+  accepted, in a table like the broker's), so a delivery already made is not repeated.
 
 Events no route could take (by name and channel) are passed through at the cost of that
 one check; with the outbox off the gateway has no tap at all.
@@ -24,29 +24,26 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 
 from ..core.broker import Broker
 from ..core.history import Recovery
 from ..core.hub import Outgoing, Subscriber, json_data
+from ..core.idempotency import IdempotencyKey, IdempotencyTable
 from ..protocol.sse import StreamPosition
 from .event import OutboxEvent
 from .service import Outbox
-
-# As many accepted event ids as the memory broker keeps idempotency keys.
-MAX_REMEMBERED = 100_000
 
 
 class OutboxBroker:
     """A :class:`~yellowbox_realtime.core.broker.Broker` around another one."""
 
     def __init__(self, inner: Broker, outbox: Outbox, *,
-                 remember: int = MAX_REMEMBERED) -> None:
+                 accepted: IdempotencyTable[StreamPosition] | None = None) -> None:
         self.inner = inner
         self.outbox = outbox
-        self._remember = remember
-        self._accepted: OrderedDict[str, None] = OrderedDict()
+        # Where the publishes with each key were accepted.
+        self.accepted = accepted if accepted is not None else IdempotencyTable()
 
     def publish_nowait(self, channels: Sequence[str], message: Outgoing,
                        exclude: frozenset[Subscriber] = frozenset()) -> None:
@@ -55,18 +52,16 @@ class OutboxBroker:
             self.outbox.offer(_event(channels, message, None))
 
     async def publish(self, channels: Sequence[str], message: Outgoing, *,
-                      idempotency_key: str | None = None) -> StreamPosition:
+                      idempotency_key: IdempotencyKey | None = None) -> StreamPosition:
         position = await self.inner.publish(channels, message,
                                             idempotency_key=idempotency_key)
         if not self.outbox.rules.may_take(message.event, channels):
             return position
-        event = _event(channels, message, position)
-        if event.id in self._accepted:
+        if idempotency_key is not None and self.accepted.get(idempotency_key) == position:
             return position  # a retried publish, accepted the first time
-        await self.outbox.accept(event)
-        self._accepted[event.id] = None
-        if len(self._accepted) > self._remember:
-            self._accepted.popitem(last=False)
+        await self.outbox.accept(_event(channels, message, position))
+        if idempotency_key is not None:
+            self.accepted.put(idempotency_key, position)
         return position
 
     async def since(self, channels: Sequence[str],
