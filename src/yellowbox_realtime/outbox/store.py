@@ -100,7 +100,6 @@ class StoreStats:
     backlog: int
     in_flight: int
     oldest_created_at: float | None
-    next_due_at: float | None
     dead_letters: int
 
 
@@ -318,10 +317,9 @@ class OutboxStore:
         backlog, in_flight, oldest = db.execute(
             "SELECT count(*), coalesce(sum(in_flight), 0), min(created_at) "
             "FROM deliveries").fetchone()
-        next_due = self._next_due()
         dead = db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
         self._backlog = backlog
-        return StoreStats(backlog, in_flight, oldest, next_due, dead)
+        return StoreStats(backlog, in_flight, oldest, dead)
 
     def _dead_letters(self, limit: int) -> list[DeadLetter]:
         rows = self._conn.execute(

@@ -154,9 +154,6 @@ class Emitter:
     def to(self, *rooms: str) -> Emitter:
         return Emitter(self.namespace, self._rooms + rooms, self._exclude)
 
-    def except_socket(self, socket: Socket) -> Emitter:
-        return Emitter(self.namespace, self._rooms, self._exclude | {socket})
-
     def emit(self, event: str, *args: Any) -> None:
         """Publish to every member of the rooms, through the broker: numbered, kept in the
         rooms' history for recovery, encoded once and delivered on every node."""

@@ -159,13 +159,6 @@ class StreamSet:
         for callback in self.on_end:
             callback(stream)
 
-    def count_by_channel(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for stream in self.streams:
-            for channel in stream.channels:
-                counts[channel] = counts.get(channel, 0) + 1
-        return counts
-
     def unencodable(self, message: Outgoing) -> None:
         # Logged once per event, not once per stream that skips it.
         if message is not self._last_unencodable:
