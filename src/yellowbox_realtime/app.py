@@ -215,17 +215,20 @@ class Gateway:
 
     # -- application API --------------------------------------------------------------
 
-    def of(self, name: str = "/", *, auth_required: bool = True) -> Namespace:
-        """The namespace called ``name``, created on first use."""
+    def of(self, name: str = "/", *, auth_required: bool | None = None) -> Namespace:
+        """The namespace called ``name``, created on first use (requiring a token unless
+        ``auth_required=False``); ``auth_required`` given for an existing one changes it."""
         if not name.startswith("/"):
             raise ValueError(f"namespace names start with '/': {name!r}")
         namespace = self.namespaces.get(name)
         if namespace is None:
             namespace = self.namespaces[name] = Namespace(
-                name, self.broker, self.hub, self.background, auth_required=auth_required,
-                log_throttle=self.lifecycle_log)
+                name, self.broker, self.hub, self.background,
+                auth_required=auth_required is not False, log_throttle=self.lifecycle_log)
             # Rooms follow the current token: the policy is asked again when it changes.
             namespace.room_guard = self.policy.allows_room
+        elif auth_required is not None:
+            namespace.auth_required = auth_required
         return namespace
 
     def add_route(self, prefix: str, route: Route) -> None:

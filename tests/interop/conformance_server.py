@@ -61,8 +61,7 @@ def build(config: Config = CONFIG) -> Gateway:
     gateway = Gateway(config, authenticator=DevAuthenticator("unused"),
                       yellowbox_events=False)
     for name in ("/", "/custom"):
-        namespace = gateway.of(name)
-        namespace.auth_required = False
+        namespace = gateway.of(name, auth_required=False)
 
         @namespace.on_connect
         def greet(socket: Socket) -> None:
