@@ -52,8 +52,10 @@ from .brokers.redis import RedisBroker
 from .brokers.redis_cluster import RedisCluster
 from .brokers.redis_state import RedisRecoveryRecords, RedisTickets, shared_pid_key
 from .config import BrokerConfig, Config, HistoryConfig, ServerConfig
+from .core.background import Background
 from .core.broker import Broker, MemoryBroker
 from .core.counters import Counters
+from .core.deadlines import Deadlines
 from .core.history import HistoryLimits
 from .core.hub import Hub
 from .core.policy import Policy
@@ -68,8 +70,6 @@ from .operations import ALERTS, DASHBOARD, EXPENSE_UPDATES, FLEET, GEOFENCES, Op
 from .outbox import Outbox
 from .outbox.tap import OutboxBroker
 from .server.asgi import ASGIApp, AsgiBridge
-from .server.background import Background
-from .server.deadlines import Deadlines
 from .server.engineio import EngineServer
 from .server.gaps import GapTeller
 from .server.http import HttpFront, Route

@@ -43,7 +43,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from .config import FleetConfig, OperationsConfig
+from .core.background import Background
 from .core.broker import Broker
+from .core.deadlines import Deadlines
 from .core.hub import Hub, Outgoing
 from .core.idempotency import GATEWAY, IdempotencyKey
 from .domain.alert_rules import SpeedWatch, breach
@@ -60,8 +62,6 @@ from .domain.wiretime import iso
 from .errors import GatewayError, NotFound
 from .messages import Credentials
 from .protocol.sse import StreamPosition
-from .server.background import Background
-from .server.deadlines import Deadlines
 
 __all__ = ["ALERTS", "DASHBOARD", "EXPENSE_UPDATES", "FLEET", "GEOFENCES", "ORDERS",
            "RIDERS", "RIDER_LOCATIONS", "RIDER_PRESENCE", "Operations"]

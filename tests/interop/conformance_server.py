@@ -23,8 +23,8 @@ from typing import Any
 from yellowbox_realtime.app import Gateway, use_uvloop
 from yellowbox_realtime.auth.dev import DevAuthenticator
 from yellowbox_realtime.config import Config
+from yellowbox_realtime.core.deadlines import Deadlines
 from yellowbox_realtime.errors import GatewayError
-from yellowbox_realtime.server.deadlines import Deadlines
 from yellowbox_realtime.server.engineio import EngineServer, EngineSession
 from yellowbox_realtime.server.sockets import Socket
 

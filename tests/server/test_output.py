@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from yellowbox_realtime.server.deadlines import Deadlines
+from yellowbox_realtime.core.deadlines import Deadlines
 from yellowbox_realtime.server.output import FlushScheduler, Lingering, OutputBuffer
 
 

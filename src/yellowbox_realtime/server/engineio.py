@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..config import EngineIOConfig, ServerConfig
 from ..core.counters import Counters
+from ..core.deadlines import Deadlines
 from ..errors import GatewayError, ProtocolError, SlowConsumer, TooManyRequests
 from ..protocol import engineio as eio
 from ..protocol import websocket as ws
-from .deadlines import Deadlines
 from .http import HttpConnection, Request, first_values
 from .limits import ClientLimits
 from .origins import origin_allowed

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 
 from ..core.counters import Counters
-from .deadlines import Deadline, Deadlines
+from ..core.deadlines import Deadline, Deadlines
 
 # Why a buffer holds its data, as bits of one field (no more memory per connection than a
 # flag): the transport is full, or the connection asked to hold.

@@ -30,14 +30,14 @@ from typing import Any
 
 from ..auth.base import Authenticator
 from ..config import AuthConfig, EngineIOConfig
+from ..core.background import Background
+from ..core.deadlines import Deadline, Deadlines
 from ..core.hub import Outgoing
 from ..core.recovery import Departed, RecoveryRecords
 from ..errors import AuthenticationError, GatewayError, ProtocolError
 from ..messages import Credentials
 from ..protocol import socketio as sio
 from ..protocol.sse import StreamPosition, parse_last_event_id
-from .background import Background
-from .deadlines import Deadline, Deadlines
 from .engineio import EngineSession
 from .limits import ClientLimits, EventBucket, EventVerdict
 from .sockets import (

@@ -24,16 +24,16 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from ..core.background import Background
 from ..core.broker import Broker
 from ..core.hub import Hub, Outgoing, Sink
 from ..errors import AckTimeout, Disconnected, GatewayError, ValidationError
 from ..logs import LogThrottle
 from ..messages import Credentials
 from ..protocol import socketio as sio
-from .background import Background
 
 if TYPE_CHECKING:
-    from .deadlines import Deadline
+    from ..core.deadlines import Deadline
     from .engineio import EngineSession, HandshakeInfo
 
 log = logging.getLogger(__name__)

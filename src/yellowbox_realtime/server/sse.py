@@ -36,7 +36,9 @@ from typing import Any
 
 from ..auth.base import Authenticator
 from ..config import ServerConfig, SseConfig
+from ..core.background import Background
 from ..core.broker import Broker
+from ..core.deadlines import Deadlines
 from ..core.hub import Hub
 from ..core.policy import Policy
 from ..errors import (
@@ -50,8 +52,6 @@ from ..errors import (
 from ..messages import Credentials
 from ..protocol import sse
 from ..protocol.sse import StreamPosition
-from .background import Background
-from .deadlines import Deadlines
 from .http import HttpConnection, Request, reason_phrase
 from .limits import ClientLimits, Rates
 from .origins import origin_allowed

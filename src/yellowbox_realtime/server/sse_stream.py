@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..config import ServerConfig, SseConfig
+from ..core.deadlines import Deadline, Deadlines
 from ..core.hub import Hub, Outgoing, Sink, Wire
 from ..errors import SlowConsumer
 from ..messages import Credentials
 from ..protocol import sse
-from .deadlines import Deadline, Deadlines
 from .output import FlushScheduler, Lingering, OutputBuffer
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from tests.conftest import MakeGateway
-from yellowbox_realtime.server.background import Background
+from yellowbox_realtime.core.background import Background
 
 
 async def test_failures_are_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:

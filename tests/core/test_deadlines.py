@@ -1,7 +1,7 @@
 import asyncio
 import weakref
 
-from yellowbox_realtime.server.deadlines import Deadlines
+from yellowbox_realtime.core.deadlines import Deadlines
 
 
 async def test_deadlines_fire_in_order_and_cancelled_ones_do_not() -> None:
