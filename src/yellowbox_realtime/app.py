@@ -60,6 +60,7 @@ from .core.history import HistoryLimits
 from .core.hub import Hub
 from .core.policy import Policy
 from .core.recovery import RecoveryRecords, RecoveryStore
+from .core.router import Router
 from .domain.geofence import Fence
 from .domain.geofence_config import fences_from_data
 from .errors import ConfigError, GatewayError
@@ -119,12 +120,14 @@ class Gateway:
                                         self.redis_broker.node, self._node_report,
                                         broker_up=lambda: self.redis_broker is not None
                                         and self.redis_broker.up)
-        self.broker = broker or memory_broker(self.hub, self.config.history)
+        # The broker that numbers, keeps and delivers events (memory or Redis); the doors
+        # publish through the router above it, and the outbox's tap between the two.
+        self.base_broker: Broker = broker or memory_broker(self.hub, self.config.history)
         # Events for n8n: every publish passes through the outbox's tap (outbox/tap.py).
         self.outbox = Outbox(self.config.outbox, outbox_path(self.config)) \
             if self.config.outbox.active else None
-        if self.outbox is not None:
-            self.broker = OutboxBroker(self.broker, self.outbox)
+        self.broker = Router(OutboxBroker(self.base_broker, self.outbox)
+                             if self.outbox is not None else self.base_broker)
         self.background = Background()
         # One budget for the lifecycle lines of every namespace.
         self.lifecycle_log = LogThrottle(self.config.server.lifecycle_logs_per_s,
@@ -378,9 +381,8 @@ class Gateway:
         self.sse.start(loop, self._deadlines)
         if self.operations is not None:
             self.operations.start(self._deadlines)
-        broker = self.broker.inner if isinstance(self.broker, OutboxBroker) else self.broker
-        if isinstance(broker, MemoryBroker):
-            self._expire_history(broker, self._deadlines)
+        if isinstance(self.base_broker, MemoryBroker):
+            self._expire_history(self.base_broker, self._deadlines)
 
     def _expire_history(self, broker: MemoryBroker, deadlines: Deadlines) -> None:
         """Once a second, so quiet channels release memory too."""

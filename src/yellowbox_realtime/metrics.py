@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from .api.prometheus import Family, counter, gauge, histogram
 from .brokers.redis import RedisBroker
 from .core.broker import MemoryBroker
-from .outbox.tap import OutboxBroker
 from .server.socketio import SioClient
 
 if TYPE_CHECKING:
@@ -132,8 +131,7 @@ def _traffic(gateway: Gateway) -> list[Family]:
 
 
 def _broker(gateway: Gateway) -> list[Family]:
-    broker = gateway.broker
-    inner = broker.inner if isinstance(broker, OutboxBroker) else broker
+    broker, inner = gateway.broker, gateway.base_broker
     kind = "memory" if isinstance(inner, MemoryBroker) else type(inner).__name__.lower()
     families = [
         gauge("ybrt_broker_up", "1 while the broker takes publishes (the memory broker "

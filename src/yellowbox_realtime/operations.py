@@ -44,10 +44,10 @@ from typing import Any, Protocol
 
 from .config import FleetConfig, OperationsConfig
 from .core.background import Background
-from .core.broker import Broker
 from .core.deadlines import Deadlines
 from .core.hub import Hub, Outgoing
 from .core.idempotency import GATEWAY, IdempotencyKey
+from .core.router import Router
 from .domain.alert_rules import SpeedWatch, breach
 from .domain.alerts import Alert, AlertBook, AlertKind, new_alert
 from .domain.expenses import ExpenseLedger, validate_expense_change
@@ -150,7 +150,7 @@ class _Tap:
             log.warning("ignored a %r on %s: %s", message.event, self.channel, exc)
 
 class Operations:
-    def __init__(self, broker: Broker, hub: Hub, background: Background,
+    def __init__(self, broker: Router, hub: Hub, background: Background,
                  fleet: FleetConfig, config: OperationsConfig, *,
                  alert_roles: Iterable[str] = ("admin", "operations"),
                  fences: Sequence[Fence] = (), save_fences: SaveFences | None = None,
@@ -193,6 +193,10 @@ class Operations:
         ]
         for tap in self._taps:
             hub.listen(tap.channel, tap.deliver)
+        # The back office's changes are checked whichever door they come in by.
+        broker.check(EXPENSE_UPDATES, EXPENSE_EVENT,
+                     lambda data: validate_expense_change(data, self.clock()))
+        broker.check(ORDERS, ORDER_EVENT, lambda data: validate_order_change(data, self.clock()))
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -237,18 +241,15 @@ class Operations:
 
     async def change_expense(self, data: Any, key: IdempotencyKey | None
                              ) -> tuple[StreamPosition, dict[str, Any]]:
-        expense = validate_expense_change(data, self.clock())
-        position = await self.broker.publish([EXPENSE_UPDATES],
-                                             Outgoing(EXPENSE_EVENT, (expense,)),
-                                             idempotency_key=key)
-        return position, expense
+        message = Outgoing(EXPENSE_EVENT, (data,))
+        position = await self.broker.publish([EXPENSE_UPDATES], message, idempotency_key=key)
+        return position, message.args[0]  # as the router's check returned it
 
     async def change_order(self, data: Any, key: IdempotencyKey | None
                            ) -> tuple[StreamPosition, dict[str, Any]]:
-        order = validate_order_change(data, self.clock())
-        position = await self.broker.publish([ORDERS], Outgoing(ORDER_EVENT, (order,)),
-                                             idempotency_key=key)
-        return position, order
+        message = Outgoing(ORDER_EVENT, (data,))
+        position = await self.broker.publish([ORDERS], message, idempotency_key=key)
+        return position, message.args[0]
 
     async def put_fence(self, fence: Fence) -> bool:
         """Add or replace a fence; True if it is new."""
@@ -347,12 +348,8 @@ class Operations:
         # Raised, repeated, acknowledged or resolved: the book merges whatever it is told.
         self.alerts.apply(Alert.from_wire(data))
 
-    def _expense_changed(self, data: dict[str, Any], event_id: str) -> None:
-        # Our own endpoint stamps updatedAt; a raw publish through the API may not have it.
-        fields = {k: v for k, v in data.items() if k != "updatedAt"}
-        expense = validate_expense_change(fields, self.clock())
-        if data.get("updatedAt"):
-            expense["updatedAt"] = data["updatedAt"]
+    def _expense_changed(self, expense: dict[str, Any], event_id: str) -> None:
+        # Checked on its way in, whichever door it came by (the router's check above).
         if not self.expenses.apply(expense):
             return
         rider_id = expense.get("riderId")
@@ -365,9 +362,8 @@ class Operations:
                 "expense": expense, "at": expense["updatedAt"]},
                 key=f"notify:{event_id}")
 
-    def _order_changed(self, data: dict[str, Any], _event_id: str) -> None:
-        fields = {k: v for k, v in data.items() if k != "updatedAt"}
-        self.orders.apply(validate_order_change(fields, self.clock()), self.clock())
+    def _order_changed(self, order: dict[str, Any], _event_id: str) -> None:
+        self.orders.apply(order, self.clock())
 
     def _fence_changed(self, data: dict[str, Any], _event_id: str) -> None:
         if data["type"] == "upsert":

@@ -36,9 +36,28 @@ async def test_a_channel_publish_reaches_its_subscribers_with_its_id(
     assert body["channel"] == "expense_updates"
     assert body["event"] == "expense_status_change"
     args, offset = await assert_next_is(finance, "expense_status_change")
-    assert args == [EXPENSE]
+    # As the expenses endpoint publishes it: checked, with the default currency and a time.
+    [expense] = args
+    assert expense == {**EXPENSE, "currency": "AED", "updatedAt": expense["updatedAt"]}
     # The id is the stream offset socket.io-client keeps for connection-state recovery.
     assert offset == body["id"]
+
+
+async def test_a_domain_event_is_checked_by_its_domain_at_this_door_too(
+        http: httpx.AsyncClient, make_token: MakeToken) -> None:
+    # Refused here as POST /api/v1/expenses refuses it: no amount.
+    incomplete = {"expenseId": "e-9", "status": "approved"}
+    response = await publish(http, "channels/expense_updates", "expense_status_change",
+                             incomplete)
+    assert response.status_code == 422
+    assert response.json()["error"] == {"code": "validation_failed",
+                                        "message": "expense needs amount"}
+    assert (await publish(http, "channels/expense_updates", "expense_status_change",
+                          EXPENSE)).status_code == 202
+    # What was published through this door counts in the approved total.
+    metrics = (await http.get("/api/v1/dashboard", headers={
+        "Authorization": f"Bearer {make_token('fin-1', 'finance')}"})).json()
+    assert metrics["expenses"]["approvedTotal"] == {"AED": 120.5}
 
 
 async def test_a_user_publish_reaches_every_connection_of_that_user_only(

@@ -17,7 +17,7 @@ async def test_a_flood_of_fresh_keys_costs_the_flooder_its_own_keys_only(
         make_gateway: MakeGateway) -> None:
     gateway = await make_gateway(gateway_config(
         api=api_section(rate_per_s=1e6, burst=1_000_000)))
-    broker = gateway.broker
+    broker = gateway.base_broker
     assert isinstance(broker, MemoryBroker)
     # Small tables, so the flood fills them many times over: the same code as 100,000 keys
     # in all and 10,000 per owner.
