@@ -171,8 +171,8 @@ class Gateway:
             routes += operations_api.routes()
             if self.config.mcp.enabled:
                 routes += self._mcp_routes(operations_api)
-        # Inbound webhooks (n8n, Firebase): after the operations, to which they hand changes.
-        self.webhooks = WebhooksApi(self.broker, self.operations, self.config.webhooks,
+        # Inbound webhooks (n8n, Firebase): their domain events get the operations' checks.
+        self.webhooks = WebhooksApi(self.broker, self.config.webhooks,
                                     self.publish_api.max_payload)
         routes += self.webhooks.routes()
         self.asgi_app: ASGIApp = asgi_app or create_api(

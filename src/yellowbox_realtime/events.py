@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .config import RidersConfig
+from .core.channels import user_channel
 from .core.policy import Policy
 from .domain.location import LocationLimits, TokenBucket, validate_location
 from .errors import AuthenticationError, ValidationError
@@ -46,7 +47,7 @@ from .operations import (
     RIDERS,
     Operations,
 )
-from .server.sockets import Namespace, Socket, user_room
+from .server.sockets import Namespace, Socket
 
 SUBSCRIBABLE = (RIDER_LOCATIONS, EXPENSE_UPDATES, FLEET, ALERTS, DASHBOARD, GEOFENCES, ORDERS,
                 RIDERS)
@@ -159,7 +160,7 @@ class YellowBoxEvents:
         if socket.role == "rider":
             self.namespace.to(RIDER_PRESENCE).emit(
                 PRESENCE_EVENT, {"riderId": uid, "connected": False})
-        if self.namespace.hub.count(self.namespace.channel(user_room(uid))) == 0:
+        if self.namespace.hub.count(self.namespace.channel(user_channel(uid))) == 0:
             self._buckets.pop(uid, None)
             self._sos_buckets.pop(uid, None)
 

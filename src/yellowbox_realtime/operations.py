@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 from .config import FleetConfig, OperationsConfig
 from .core.background import Background
+from .core.channels import role_channel, user_channel
 from .core.deadlines import Deadlines
 from .core.hub import Hub, Outgoing
 from .core.idempotency import GATEWAY, IdempotencyKey
@@ -178,7 +179,7 @@ class Operations:
         self.cluster = cluster
         # Alerts go to the alerts channel and to the rooms of the roles that may read it, so
         # an operations screen gets them without subscribing.
-        self._alert_channels = [ALERTS, *(f"role:{role}" for role in sorted(alert_roles))]
+        self._alert_channels = [ALERTS, *(role_channel(role) for role in sorted(alert_roles))]
         self._published_seen = 0
         self._sweep_interval_s = min(SWEEP_INTERVAL_S, fleet.stale_after_s / 4)
         self._last_metrics: dict[str, Any] | None = None
@@ -354,7 +355,7 @@ class Operations:
             return
         rider_id = expense.get("riderId")
         if rider_id:
-            self._react([f"user:{rider_id}"], NOTIFICATION_EVENT, {
+            self._react([user_channel(rider_id)], NOTIFICATION_EVENT, {
                 "type": "expense",
                 "title": f"Expense {expense['expenseId']} {expense['status']}",
                 "body": (f"Your expense of {expense['amount']:g} {expense['currency']} "

@@ -33,7 +33,7 @@ from ..operations import ALERTS, DASHBOARD, EXPENSE_UPDATES, FLEET, GEOFENCES, O
 from .keys import KEY_PREFIX, ApiKey, KeyRing
 from .validation import check_idempotency_key, parse_json, parse_limit
 
-__all__ = ["OperationsApi"]
+__all__ = ["Caller", "OperationsApi", "principal"]
 
 PREFIX = "/api/v1"
 
@@ -41,6 +41,12 @@ Caller = ApiKey | Credentials
 
 
 _T = TypeVar("_T", bound=str)
+
+
+def principal(caller: Caller) -> str:
+    """One name per identity, so what a caller holds (idempotency keys, sessions, streams)
+    can be counted and owned: ``api:<key name>`` or ``user:<uid>``."""
+    return f"api:{caller.name}" if isinstance(caller, ApiKey) else f"user:{caller.uid}"
 
 
 def _who(caller: Caller) -> str:
@@ -218,5 +224,4 @@ class OperationsApi:
         key = check_idempotency_key(request.headers.get("idempotency-key"))
         if key is None:
             return None
-        who = f"api:{caller.name}" if isinstance(caller, ApiKey) else f"user:{caller.uid}"
-        return IdempotencyKey(who, f"{request.url.path}:{key}")
+        return IdempotencyKey(principal(caller), f"{request.url.path}:{key}")

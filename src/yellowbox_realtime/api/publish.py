@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..config import ApiConfig, ServerConfig
 from ..core.broker import Broker
+from ..core.channels import role_channel, user_channel
 from ..core.hub import Outgoing, json_data
 from ..core.idempotency import IdempotencyKey, IdempotencyTable
 from ..domain.wiretime import iso
@@ -87,12 +88,12 @@ class PublishApi:
     async def publish_user(self, request: Request) -> JSONResponse:
         key = self.keys.authenticate(request.headers)
         uid = check_uid(request.path_params["uid"])
-        return await self._publish(request, key, f"user:{uid}")
+        return await self._publish(request, key, user_channel(uid))
 
     async def publish_role(self, request: Request) -> JSONResponse:
         key = self.keys.authenticate(request.headers)
         role = check_role(request.path_params["role"])
-        return await self._publish(request, key, f"role:{role}")
+        return await self._publish(request, key, role_channel(role))
 
     async def history(self, request: Request) -> JSONResponse:
         key = self.keys.authenticate(request.headers)

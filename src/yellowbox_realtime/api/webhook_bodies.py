@@ -2,10 +2,10 @@
 
 ``n8n`` (``POST /api/v1/webhooks/n8n``): ``{id, event, channel, data}``, an event to publish
 on a channel, checked as the publish API checks one (event name, reserved names, channel
-name, size). The domain's own events are not published raw: ``expense_status_change`` on
-``expense_updates`` and ``order_status_change`` on ``orders`` become the domain's changes,
-which validate them (422) and keep the counts; on another channel they are refused, since
-the domain publishes them on its channel only.
+name, size). The domain's own events, ``expense_status_change`` and
+``order_status_change``, are accepted on their channels only (``expense_updates``,
+``orders``), where the domain checks them as it checks every door's (422) and keeps the
+counts.
 
 ``firebase`` (``POST /api/v1/webhooks/firebase``): ``{id, type, change, data: {documentId,
 document}, occurredAt}`` as ``docs/firebase/forward-firestore-changes.ts`` sends it. A
@@ -14,10 +14,10 @@ Firestore document is mapped onto the domain's fields (other fields are left out
 =========  ========================  ==================================================
 type       becomes                   fields
 =========  ========================  ==================================================
-expense    ``change_expense``        expenseId = documentId; status, amount, currency,
+expense    ``expense_status_change`` expenseId = documentId; status, amount, currency,
                                      description; riderId = ``riderId``, or the last
                                      segment of a ``rider`` reference (``riders/<id>``)
-order      ``change_order``          orderId = documentId; status, amount, currency;
+order      ``order_status_change``   orderId = documentId; status, amount, currency;
                                      riderId as for expenses
 rider      ``rider_profile_change``  on channel ``riders``: ``{riderId: documentId,
                                      change, profile: document, occurredAt}``
@@ -36,14 +36,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from ..domain import fields
 from ..errors import BadRequest, ValidationError
 from ..operations import EXPENSE_EVENT, EXPENSE_UPDATES, ORDER_EVENT, ORDERS, RIDERS
 from .validation import check_channel, check_event, encode_data
 
-__all__ = ["RIDERS", "RIDER_PROFILE_EVENT", "DomainChange", "Inbound", "Publish",
+__all__ = ["RIDERS", "RIDER_PROFILE_EVENT", "Inbound", "Publish",
            "parse_firebase", "parse_n8n"]
 
 RIDER_PROFILE_EVENT = "rider_profile_change"
@@ -67,17 +67,9 @@ class Publish:
 
 
 @dataclass(frozen=True, slots=True)
-class DomainChange:
-    """Hand ``data`` to the domain's ``change_expense`` or ``change_order``."""
-
-    kind: Literal["expense", "order"]
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class Inbound:
     id: str
-    action: Publish | DomainChange
+    action: Publish
 
 
 def parse_n8n(document: Any, max_payload: int) -> Inbound:
@@ -93,8 +85,6 @@ def parse_n8n(document: Any, max_payload: int) -> Inbound:
             raise ValidationError(f"channel: {event} belongs on {expected}, got {channel!r}")
         if not isinstance(data, dict):
             raise ValidationError(f"data: {event} needs an object")
-        return Inbound(event_id, DomainChange("expense" if event == EXPENSE_EVENT else "order",
-                                              data))
     return Inbound(event_id, Publish(channel, event, data))
 
 
@@ -124,9 +114,10 @@ def parse_firebase(document: Any, max_payload: int) -> Inbound:
     if kind == "expense":
         mapped = {"expenseId": document_id,
                   **_pick(fields_, "status", "amount", "currency", "description")}
-        return Inbound(event_id, DomainChange("expense", _with_rider(mapped, fields_)))
+        return Inbound(event_id, Publish(EXPENSE_UPDATES, EXPENSE_EVENT,
+                                         _with_rider(mapped, fields_)))
     mapped = {"orderId": document_id, **_pick(fields_, "status", "amount", "currency")}
-    return Inbound(event_id, DomainChange("order", _with_rider(mapped, fields_)))
+    return Inbound(event_id, Publish(ORDERS, ORDER_EVENT, _with_rider(mapped, fields_)))
 
 
 def _object(value: Any, what: str, required: tuple[str, ...],

@@ -8,16 +8,15 @@ Each request is checked in this order, and the first failure answers:
    wrongly signed or stale, 409 the same signed request again;
 3. what it says (``webhook_bodies``): 415 not JSON, 400 malformed JSON, 422 not the
    source's schema or refused by the domain;
-4. published through the broker like every other event (history, fan-out, the outbox),
-   or handed to the domain (``Operations.change_expense`` / ``change_order``), which
-   publishes in turn.
+4. published through the broker every door holds, like every other event (the domain's
+   checks of its own events, history, fan-out, the outbox).
 
 A verified request that fails after step 2 is released from the replay cache, so the
 sender's retry of the very same bytes, once fixed or once the gateway can take it, is not
 refused as a replay.
 
 Idempotency: the body's ``id`` is the broker's idempotency key, scoped to the source
-(``webhook:<source>:<id>``): an event sent twice is delivered once, and the second answer
+(owned by ``webhook:<source>``): an event sent twice is delivered once, and the second answer
 carries the first one's stream id with ``duplicate: true``. A publish is a duplicate when
 the broker answers with a position it had already reached before the call (a new event is
 always numbered after it).
@@ -37,11 +36,10 @@ from ..core.broker import Broker
 from ..core.hub import Outgoing
 from ..core.idempotency import IdempotencyKey
 from ..errors import WebhookNotConfigured
-from ..operations import Operations
 from ..protocol.sse import StreamPosition
 from .validation import parse_json
 from .webhook_auth import WebhookAuthConfig, WebhookVerifier
-from .webhook_bodies import DomainChange, Inbound, parse_firebase, parse_n8n
+from .webhook_bodies import Inbound, parse_firebase, parse_n8n
 
 __all__ = ["WebhooksApi"]
 
@@ -51,10 +49,9 @@ Parser = Callable[[object, int], Inbound]
 
 
 class WebhooksApi:
-    def __init__(self, broker: Broker, operations: Operations | None, config: WebhooksConfig,
-                 max_payload: int, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, broker: Broker, config: WebhooksConfig, max_payload: int, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.broker = broker
-        self.operations = operations
         self.max_payload = max_payload
         self._clock = clock
         self.verifiers = {
@@ -100,17 +97,6 @@ class WebhooksApi:
 
     async def _apply(self, inbound: Inbound, key: IdempotencyKey) -> StreamPosition:
         action = inbound.action
-        if isinstance(action, DomainChange) and self.operations is not None:
-            change = self.operations.change_expense if action.kind == "expense" \
-                else self.operations.change_order
-            position, _ = await change(action.data, key)
-            return position
-        if isinstance(action, DomainChange):
-            # A gateway without the Yellow Box domain: the change is an event like any other.
-            channel, event = ("expense_updates", "expense_status_change") \
-                if action.kind == "expense" else ("orders", "order_status_change")
-            return await self.broker.publish([channel], Outgoing(event, (action.data,)),
-                                             idempotency_key=key)
         return await self.broker.publish([action.channel],
                                          Outgoing(action.event, (action.data,)),
                                          idempotency_key=key)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..api.keys import ApiKey
-from ..api.operations import Caller, OperationsApi
+from ..api.operations import Caller, OperationsApi, principal
 from ..errors import AuthenticationError, GatewayError
 from ..messages import Credentials
 from ..server.limits import ClientLimits
@@ -28,11 +28,6 @@ LIMITED = -32000
 
 # Where the authenticated caller rides on the ASGI scope, from the door to the tools.
 SCOPE_KEY = "yellowbox.caller"
-
-def principal(caller: Caller) -> str:
-    """One name per identity, so sessions and streams can be counted and owned."""
-    return f"api:{caller.name}" if isinstance(caller, ApiKey) else f"user:{caller.uid}"
-
 
 def caller_of(request: Any) -> Caller:
     """The caller the door put on this request's scope (tools and resources ask this)."""

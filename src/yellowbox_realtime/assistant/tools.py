@@ -30,6 +30,7 @@ from ..api.validation import (
     encode_data,
     parse_since,
 )
+from ..core.channels import role_channel, user_channel
 from ..domain.alerts import AlertKind, Severity
 from ..domain.geo import LatLon, haversine_m
 from ..domain.geofence_config import fence_from_data, fence_to_data
@@ -272,7 +273,8 @@ def register_tools(mcp: MCPServer[Any], s: Services) -> None:
         with a role. Needs an API key with the publish scope on user:<id> or role:<role>
         (a person's token may only if [policy.publish] send_notification names the role)."""
         caller = caller_of(ctx.request_context.request)
-        channel = f"user:{check_uid(target)}" if to == "user" else f"role:{check_role(target)}"
+        channel = user_channel(check_uid(target)) if to == "user" \
+            else role_channel(check_role(target))
         access.check_change(caller, "send_notification", "publish", channel)
         body = EventBody(check_event(event), data, encode_data(data, s.max_payload))
         position = await s.publish.send(principal(caller), channel, body)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import OUTBOX_CONDITION, OutboxConfig
+from ..core.channels import role_channel
 from ..errors import ConfigError
 from .event import OutboxEvent
 
@@ -95,7 +96,7 @@ class Rules:
             channels: list[str] | None = None
             if name in config.channels or name in config.roles:
                 channels = [*config.channels.get(name, ()),
-                            *(f"role:{role}" for role in config.roles.get(name, ()))]
+                            *(role_channel(role) for role in config.roles.get(name, ()))]
             events = config.events.get(name)
             routes.append(Route(
                 name, url, config.secrets[name],

@@ -31,6 +31,7 @@ from typing import Any
 from ..auth.base import Authenticator
 from ..config import AuthConfig, EngineIOConfig
 from ..core.background import Background
+from ..core.channels import role_channel, user_channel
 from ..core.deadlines import Deadline, Deadlines
 from ..core.hub import Outgoing
 from ..core.recovery import Departed, RecoveryRecords
@@ -47,8 +48,6 @@ from .sockets import (
     Socket,
     error_event,
     log_socket,
-    role_room,
-    user_room,
 )
 
 log = logging.getLogger(__name__)
@@ -306,8 +305,8 @@ class SocketIOServer:
         socket.accept()
         socket.joined_at = namespace.broker.position().offset
         if credentials is not None:
-            socket.join(user_room(credentials.uid))
-            socket.join(role_room(credentials.role))
+            socket.join(user_channel(credentials.uid))
+            socket.join(role_channel(credentials.role))
             self._watch_expiry(socket)
         ack: dict[str, Any] = {"sid": socket.id}
         if self.recovery is not None:
@@ -453,8 +452,8 @@ class SocketIOServer:
         socket.credentials = credentials
         if current is not None and credentials.role != current.role:
             log_socket("role changed", socket, previous=current.role, via="refresh")
-            socket.leave(role_room(current.role))
-            socket.join(role_room(credentials.role))
+            socket.leave(role_channel(current.role))
+            socket.join(role_channel(credentials.role))
         self._reauthorize(socket)
         self._watch_expiry(socket)
         socket.answer(ack_id, {"ok": True, "expiresAt": credentials.expires_at})

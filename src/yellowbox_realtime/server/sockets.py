@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..core.background import Background
 from ..core.broker import Broker
+from ..core.channels import role_channel, user_channel
 from ..core.hub import Hub, Outgoing, Sink
 from ..errors import AckTimeout, Disconnected, GatewayError, ValidationError
 from ..logs import LogThrottle
@@ -62,14 +63,6 @@ def error_event(event: str | None, error: GatewayError) -> dict[str, Any]:
 
 # The lifecycle log of namespaces not given one: [server] lifecycle_logs_per_s's defaults.
 LIFECYCLE_LOG = LogThrottle(20.0, 200)
-
-
-def user_room(uid: str) -> str:
-    return f"user:{uid}"
-
-
-def role_room(role: str) -> str:
-    return f"role:{role}"
 
 
 class Namespace:
@@ -122,10 +115,10 @@ class Namespace:
 
     def to_user(self, uid: str) -> Emitter:
         """Every connection of one user: all their tabs and devices."""
-        return Emitter(self, (user_room(uid),))
+        return Emitter(self, (user_channel(uid),))
 
     def to_role(self, role: str) -> Emitter:
-        return Emitter(self, (role_room(role),))
+        return Emitter(self, (role_channel(role),))
 
     def emit(self, event: str, *args: Any) -> int:
         """Send to every socket connected to this node's namespace (not numbered and not kept:
