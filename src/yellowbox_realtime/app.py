@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client.metrics_core import Metric
 from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 
@@ -43,7 +44,6 @@ from .api.app import create_api
 from .api.metrics import MetricsApi
 from .api.operations import OperationsApi
 from .api.outbox import OutboxApi
-from .api.prometheus import Family
 from .api.publish import PublishApi
 from .api.webhooks import WebhooksApi
 from .auth import build_authenticator
@@ -277,7 +277,7 @@ class Gateway:
         return {"unsent": unsent, "polling": polling,
                 "arriving": sum(self.limits.held_by_ip.values())}
 
-    async def _collect_metrics(self) -> list[Family]:
+    async def _collect_metrics(self) -> list[Metric]:
         return await collect_metrics(self)
 
     @property

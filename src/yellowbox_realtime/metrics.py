@@ -8,12 +8,20 @@ grows with them, a fleet's scrape interval (15-60 s) makes that negligible.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from .api.prometheus import Family, counter, gauge, histogram
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
 from .brokers.redis import RedisBroker
 from .core.broker import MemoryBroker
+from .core.channels import USER_PREFIX
 from .server.socketio import SioClient
 
 if TYPE_CHECKING:
@@ -22,7 +30,7 @@ if TYPE_CHECKING:
 NO_ROLE = "none"
 
 
-async def collect(gateway: Gateway) -> list[Family]:
+async def collect(gateway: Gateway) -> list[Metric]:
     families = [*_connections(gateway), *_traffic(gateway), *_broker(gateway)]
     families += await _outbox(gateway)
     reasons = await gateway.readiness()
@@ -30,7 +38,7 @@ async def collect(gateway: Gateway) -> list[Family]:
     return families
 
 
-def _connections(gateway: Gateway) -> list[Family]:
+def _connections(gateway: Gateway) -> list[Metric]:
     """Open connections by transport and role, and the bytes waiting in their buffers."""
     connections: Counter[tuple[str, str]] = Counter()
     buffered: Counter[str] = Counter({"websocket": 0, "polling": 0, "sse": 0})
@@ -48,37 +56,40 @@ def _connections(gateway: Gateway) -> list[Family]:
         connections["sse", stream.credentials.role] += 1
         buffered["sse"] += stream.pending + stream.transport.get_write_buffer_size()
         sse_channels.update(_channel_label(c) for c in stream.channels)
-    by_role = gauge("ybrt_connections", "Open client connections by transport and role "
-                    "(role 'none': not joined to a namespace yet).")
+    by_role = GaugeMetricFamily("ybrt_connections", "Open client connections by transport "
+                                "and role (role 'none': not joined to a namespace yet).",
+                                labels=["transport", "role"])
     for transport in ("websocket", "polling", "sse"):
         if not any(t == transport for t, _ in connections):
-            by_role.add(0, {"transport": transport, "role": NO_ROLE})
+            by_role.add_metric([transport, NO_ROLE], 0)
     for (transport, role), count in sorted(connections.items()):
-        by_role.add(count, {"transport": transport, "role": role})
+        by_role.add_metric([transport, role], count)
     front = gateway.front
     buffered["http"] = front.unsent_bytes() if front is not None else 0
-    pending = gauge("ybrt_output_buffer_bytes", "Bytes queued for clients and not yet "
-                    "written to the network, by transport (http: responses on connections "
-                    "in their HTTP phase).")
+    pending = GaugeMetricFamily("ybrt_output_buffer_bytes", "Bytes queued for clients and "
+                                "not yet written to the network, by transport (http: "
+                                "responses on connections in their HTTP phase).",
+                                labels=["transport"])
     for transport, size in sorted(buffered.items()):
-        pending.add(size, {"transport": transport})
+        pending.add_metric([transport], size)
     unread = gauge("ybrt_http_unread_connections", "HTTP connections not read because "
                    "their client does not read its responses.",
                    len(front.paused) if front is not None else 0)
     arriving = gauge("ybrt_arriving_bytes", "Bytes held in messages and request bodies "
                      "still arriving (unfinished WebSocket messages, bodies being received).",
                      sum(gateway.limits.held_by_ip.values()))
-    streams = gauge("ybrt_sse_streams", "Open SSE streams by channel (a stream of several "
-                    "channels counts under each; user:<uid> channels under user:*).")
+    streams = GaugeMetricFamily("ybrt_sse_streams", "Open SSE streams by channel (a stream "
+                                "of several channels counts under each; user:<uid> channels "
+                                "under user:*).", labels=["channel"])
     for channel, count in sorted(sse_channels.items()):
-        streams.add(count, {"channel": channel})
+        streams.add_metric([channel], count)
     return [by_role, pending, unread, arriving, streams]
 
 
 def _channel_label(channel: str) -> str:
     """Per-user channels are counted together: user ids stay out of the metrics, and the
     number of series stays that of the channels an operator defined."""
-    return "user:*" if channel.startswith("user:") else channel
+    return USER_PREFIX + "*" if channel.startswith(USER_PREFIX) else channel
 
 
 def _session_role(state: object) -> str:
@@ -89,29 +100,32 @@ def _session_role(state: object) -> str:
     return NO_ROLE
 
 
-def _traffic(gateway: Gateway) -> list[Family]:
+def _traffic(gateway: Gateway) -> list[Metric]:
     counters = gateway.hub.counters
-    refused = counter("ybrt_refused_events_total",
-                      "Socket.IO events refused, by error code.")
+    refused = CounterMetricFamily("ybrt_refused_events_total",
+                                  "Socket.IO events refused, by error code.", labels=["code"])
     for code, count in sorted(counters.refused.items()):
-        refused.add(count, {"code": code})
-    cut = counter("ybrt_slow_consumer_disconnects_total",
-                  "Connections cut off for falling more than server.max_buffer_bytes "
-                  "behind, by transport.")
-    dropped = counter("ybrt_dropped_bytes_total",
-                      "Bytes dropped from the buffers of connections cut off, by transport.")
+        refused.add_metric([code], count)
+    cut = CounterMetricFamily("ybrt_slow_consumer_disconnects_total",
+                              "Connections cut off for falling more than "
+                              "server.max_buffer_bytes behind, by transport.",
+                              labels=["transport"])
+    dropped = CounterMetricFamily("ybrt_dropped_bytes_total", "Bytes dropped from the "
+                                  "buffers of connections cut off, by transport.",
+                                  labels=["transport"])
     for transport in ("websocket", "polling", "sse"):
-        cut.add(counters.slow_consumers.get(transport, 0), {"transport": transport})
-        dropped.add(counters.dropped_bytes.get(transport, 0), {"transport": transport})
-    limited = counter("ybrt_limit_refusals_total",
-                      "Connections and events refused by the per-client limits ([limits]), "
-                      "by limit.")
+        cut.add_metric([transport], counters.slow_consumers.get(transport, 0))
+        dropped.add_metric([transport], counters.dropped_bytes.get(transport, 0))
+    limited = CounterMetricFamily("ybrt_limit_refusals_total", "Connections and events "
+                                  "refused by the per-client limits ([limits]), by limit.",
+                                  labels=["limit"])
     for limit in ("connections_per_ip", "connections_per_user", "handshake_rate",
                   "event_rate", "event_flood"):
-        limited.add(counters.limited.get(limit, 0), {"limit": limit})
-    responses = counter("ybrt_http_responses_total", "HTTP responses written, by status.")
+        limited.add_metric([limit], counters.limited.get(limit, 0))
+    responses = CounterMetricFamily("ybrt_http_responses_total",
+                                    "HTTP responses written, by status.", labels=["status"])
     for status, count in sorted(counters.http_responses.items()):
-        responses.add(count, {"status": str(status)})
+        responses.add_metric([str(status)], count)
     latency = counters.flush_latency
     families = [
         counter("ybrt_publishes_total", "Events handed to this node's fan-out.",
@@ -119,10 +133,13 @@ def _traffic(gateway: Gateway) -> list[Family]:
         counter("ybrt_deliveries_total", "Recipients those events reached (one per "
                 "connection per event).", counters.deliveries),
         refused, cut, dropped, limited, responses,
-        histogram("ybrt_publish_flush_latency_seconds",
-                  "From a publish to the end of the flush that hands it to the sockets "
-                  "(sampled: the oldest unflushed publish, once per flush round).",
-                  latency.cumulative(), latency.sum),
+        HistogramMetricFamily(
+            "ybrt_publish_flush_latency_seconds",
+            "From a publish to the end of the flush that hands it to the sockets (sampled: "
+            "the oldest unflushed publish, once per flush round).",
+            buckets=[("+Inf" if math.isinf(bound) else repr(bound), count)
+                     for bound, count in latency.cumulative()],
+            sum_value=latency.sum),
     ]
     if gateway.operations is not None:
         families.append(gauge("ybrt_alerts_open", "Alerts not yet acknowledged.",
@@ -130,7 +147,7 @@ def _traffic(gateway: Gateway) -> list[Family]:
     return families
 
 
-def _broker(gateway: Gateway) -> list[Family]:
+def _broker(gateway: Gateway) -> list[Metric]:
     broker, inner = gateway.broker, gateway.base_broker
     kind = "memory" if isinstance(inner, MemoryBroker) else type(inner).__name__.lower()
     families = [
@@ -155,7 +172,7 @@ def _broker(gateway: Gateway) -> list[Family]:
     return families
 
 
-async def _outbox(gateway: Gateway) -> list[Family]:
+async def _outbox(gateway: Gateway) -> list[Metric]:
     outbox = gateway.outbox
     if outbox is None:
         return [gauge("ybrt_outbox_enabled", "1 when events are forwarded to webhooks.", 0)]
@@ -177,3 +194,15 @@ async def _outbox(gateway: Gateway) -> list[Family]:
         counter("ybrt_outbox_dropped_total", "Events not forwarded because the outbox "
                 "could not take them (full or unwritable).", stats["dropped"]),
     ]
+
+
+def gauge(name: str, help: str, value: float, **labels: str) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, help, labels=list(labels))
+    family.add_metric(list(labels.values()), value)
+    return family
+
+
+def counter(name: str, help: str, value: float, **labels: str) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, help, labels=list(labels))
+    family.add_metric(list(labels.values()), value)
+    return family

@@ -11,19 +11,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..config import MetricsConfig
 from ..errors import AuthenticationError, ForbiddenError
-from .prometheus import CONTENT_TYPE, Family, encode
 
-Collect = Callable[[], Awaitable[list[Family]]]
+# Computed when scraped (some of it awaits the outbox's file), then written out by the
+# Prometheus client library in the text format every Prometheus reads (0.0.4).
+Collect = Callable[[], Awaitable[list[Metric]]]
 
 PATH = "/metrics"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
 class MetricsApi:
@@ -40,7 +45,9 @@ class MetricsApi:
 
     async def scrape(self, request: Request) -> Response:
         self.authorize(request)
-        return Response(encode(await self.collect()), media_type=CONTENT_TYPE,
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Scraped(await self.collect()))
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE,
                         headers={"Cache-Control": "no-store"})
 
     def authorize(self, request: Request) -> None:
@@ -54,6 +61,16 @@ class MetricsApi:
         given = hashlib.sha256(token.strip().encode()).digest()
         if scheme.lower() != "bearer" or not hmac.compare_digest(given, self._digest):
             raise AuthenticationError("metrics need Authorization: Bearer <metrics.token>")
+
+
+class _Scraped(Collector):
+    """The families of one scrape, as the library's registry asks for them."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
 
 
 def _is_loopback(host: str) -> bool:
