@@ -15,7 +15,10 @@ from yellowbox_realtime.protocol.engineio import (
     decode_text,
     encode_payload,
     encode_text,
+    message,
     open_packet,
+    polling_binary,
+    polling_binary_data,
     polling_packet,
 )
 
@@ -142,3 +145,11 @@ def test_websocket_round_trip(packet: Packet) -> None:
         assert decode_binary(packet.data) == packet
     else:
         assert decode_text(encode_text(packet)) == packet
+
+
+def test_message_and_binary_polling_forms_round_trip() -> None:
+    assert decode_text(message('2["e",1]')) == Packet(T.MESSAGE, '2["e",1]')
+    body = encode_payload([message("2").encode(), polling_binary(b"\x00\xff")])
+    assert decode_payload(body, 1000) == [Packet(T.MESSAGE, "2"), Packet(T.MESSAGE, b"\x00\xff")]
+    assert polling_binary_data(polling_binary(b"\x01")) == b"\x01"
+    assert polling_binary_data(b"42") is None

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from ..protocol import socketio, sse
+from ..protocol import engineio, socketio, sse
 from ..protocol.websocket import binary_frame, text_frame
 from .counters import Counters
 
@@ -91,7 +91,7 @@ class Outgoing:
     def websocket(self) -> bytes:
         """WebSocket frames: one text frame, then one binary frame per attachment."""
         if self._websocket is None:
-            frames = text_frame(("4" + self.text).encode())
+            frames = text_frame(engineio.message(self.text).encode())
             for attachment in self.attachments:
                 frames += binary_frame(attachment)
             self._websocket = frames
@@ -101,9 +101,9 @@ class Outgoing:
     def polling(self) -> bytes:
         """Engine.IO polling packets, already joined by the record separator."""
         if self._polling is None:
-            packets = [("4" + self.text).encode()]
-            packets += [b"b" + base64.b64encode(a) for a in self.attachments]
-            self._polling = b"\x1e".join(packets)
+            self._polling = engineio.encode_payload([
+                engineio.message(self.text).encode(),
+                *(engineio.polling_binary(a) for a in self.attachments)])
         return self._polling
 
     @property
@@ -157,7 +157,7 @@ class Batch:
     @property
     def polling(self) -> bytes:
         if self._polling is None:
-            self._polling = b"\x1e".join([event.polling for event in self.events])
+            self._polling = engineio.encode_payload([event.polling for event in self.events])
         return self._polling
 
     @property

@@ -25,7 +25,10 @@ __all__ = [
     "decode_text",
     "encode_payload",
     "encode_text",
+    "message",
     "open_packet",
+    "polling_binary",
+    "polling_binary_data",
     "polling_packet",
 ]
 
@@ -86,12 +89,27 @@ def encode_text(packet: Packet) -> str:
     return _DIGITS[packet.type] + data
 
 
+def message(text: str) -> str:
+    """The text form of a MESSAGE packet carrying ``text`` (a Socket.IO packet)."""
+    return "4" + text
+
+
 def polling_packet(packet: Packet) -> bytes:
     """One packet as it appears in a polling body, before joining with the separator."""
     data = packet.data
     if isinstance(data, bytes):
-        return b"b" + base64.b64encode(data)
+        return polling_binary(data)
     return (_DIGITS[packet.type] + data).encode()
+
+
+def polling_binary(data: bytes) -> bytes:
+    """A binary MESSAGE as a polling body carries it: ``b`` and base64."""
+    return b"b" + base64.b64encode(data)
+
+
+def polling_binary_data(packet: bytes) -> bytes | None:
+    """The data of a packet made by :func:`polling_binary`; None for any other packet."""
+    return base64.b64decode(packet[1:]) if packet.startswith(b"b") else None
 
 
 def encode_payload(packets: Sequence[bytes]) -> bytes:

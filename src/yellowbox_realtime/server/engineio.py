@@ -204,7 +204,7 @@ class EngineSession:
         if self.websocket is not None:
             self.websocket.append(ws.binary_frame(data))
         else:
-            self._poll_append(b"b" + base64.b64encode(data))
+            self._poll_append(eio.polling_binary(data))
 
     def send_alone(self) -> None:
         """Send what is queued now, in a write (or a polling response) of its own, and what
@@ -345,8 +345,9 @@ class EngineSession:
             conn.on_close = None
             self.server.respond_polling(conn, NOOP)
         for packet in pending:
-            if packet.startswith(b"b"):
-                transport.append(ws.binary_frame(base64.b64decode(packet[1:])))
+            binary = eio.polling_binary_data(packet)
+            if binary is not None:
+                transport.append(ws.binary_frame(binary))
             elif packet != NOOP:
                 transport.append(ws.text_frame(packet))
 
@@ -452,8 +453,14 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
 
     def close_with(self, code: int, reason: str) -> None:
         if not self.transport.is_closing() and not self.closed:
-            self.write_now(ws.close_frame(code, reason))
+            self.write_now(self._close_frame(code, reason))
             self._finish()
+
+    def _close_frame(self, code: int, reason: str) -> bytes:
+        """The close frame, through the protocol object, so that it knows the handshake has
+        begun (and sends none when the client's close has come first)."""
+        self.parser.send_close(code, reason)
+        return self.parser.data_to_send()
 
     def _finish(self) -> None:
         """Send nothing more, and end the TCP connection once the client has what was sent.
@@ -492,7 +499,7 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
         if not transport.is_closing():
             farewell = self.server.handler.farewell(session, error) if session else []
             transport.write(b"".join(ws.text_frame(p.encode()) for p in farewell)
-                            + ws.close_frame(error.close_code, "slow consumer"))
+                            + self._close_frame(error.close_code, "slow consumer"))
             self._finish()
         self._end("slow consumer: output buffer full")
 

@@ -37,6 +37,7 @@ from ..core.hub import Outgoing
 from ..core.recovery import Departed, RecoveryRecords
 from ..errors import AuthenticationError, GatewayError, ProtocolError
 from ..messages import Credentials
+from ..protocol import engineio as eio
 from ..protocol import socketio as sio
 from ..protocol.sse import StreamPosition, parse_last_event_id
 from .engineio import EngineSession
@@ -170,7 +171,8 @@ class SocketIOServer:
         client = session.state
         if not isinstance(client, SioClient):
             return []
-        return ["4" + sio.encode_event_text(nsp, ERROR_EVENT, [error_event(None, error)])
+        return [eio.message(sio.encode_event_text(nsp, ERROR_EVENT,
+                                                  [error_event(None, error)]))
                 for nsp in client.sockets]
 
     # -- packets ----------------------------------------------------------------------
@@ -344,7 +346,7 @@ class SocketIOServer:
         """CONNECT_ERROR: socket.io-client shows ``message`` as its connect_error."""
         text, _ = sio.encode(sio.SioPacket(sio.SioType.CONNECT_ERROR, nsp,
                                            {"message": message}))
-        session.send_text("4" + text)
+        session.send_text(eio.message(text))
 
     def _forget(self, socket: Socket, reason: str) -> None:
         if socket.expiry is not None:

@@ -31,6 +31,7 @@ from ..core.hub import Hub, Outgoing, Sink
 from ..errors import AckTimeout, Disconnected, GatewayError, ValidationError
 from ..logs import LogThrottle
 from ..messages import Credentials
+from ..protocol import engineio as eio
 from ..protocol import socketio as sio
 
 if TYPE_CHECKING:
@@ -288,7 +289,7 @@ class Socket:
 
     def send_packet(self, packet: sio.SioPacket) -> None:
         text, attachments = sio.encode(packet)
-        self.session.send_text("4" + text)
+        self.session.send_text(eio.message(text))
         for attachment in attachments:
             self.session.send_binary(attachment)
 
