@@ -72,7 +72,7 @@ from .outbox import Outbox
 from .outbox.tap import OutboxBroker
 from .server.asgi import ASGIApp, AsgiBridge
 from .server.engineio import EngineServer
-from .server.gaps import GapTeller
+from .server.gaps import GapNotifier
 from .server.http import HttpFront, Route
 from .server.limits import ClientLimits
 from .server.output import OutputBuffer
@@ -151,7 +151,7 @@ class Gateway:
         self._recovery_records: RedisRecoveryRecords | None = None
         if self.redis_broker is not None:
             # Live clients hear about gaps the cluster broker cannot fill (outages, epochs).
-            self.redis_broker.on_gap = GapTeller(
+            self.redis_broker.on_gap = GapNotifier(
                 self.hub, self.sse, stamped=self.config.history.recovery_window_s > 0)
         self._routes.append((SSE_PATH, self.sse))
         self.events: YellowBoxEvents | None = None
@@ -270,9 +270,9 @@ class Gateway:
             for session in self._engine.sessions.values():
                 polling += session.polling_pending
                 outputs += [t for t in (session.websocket, session.upgrading) if t is not None]
-            unsent += self._engine.lingering.unsent()
+            unsent += self._engine.draining.unsent()
         if self.sse.streams is not None:
-            unsent += self.sse.streams.lingering.unsent()
+            unsent += self.sse.streams.draining.unsent()
         unsent += sum(o.pending + o.transport.get_write_buffer_size() for o in outputs)
         return {"unsent": unsent, "polling": polling,
                 "arriving": sum(self.limits.held_by_ip.values())}
@@ -428,9 +428,9 @@ class Gateway:
             await self.mcp.close()
         # Connections still waiting for their clients to read their last bytes stop waiting.
         if self.sse.streams is not None:
-            self.sse.streams.lingering.end_all()
+            self.sse.streams.draining.end_all()
         if self._engine is not None:
-            self._engine.lingering.end_all()
+            self._engine.draining.end_all()
         if self._deadlines is not None:
             self._deadlines.close()
         if self.operations is not None:

@@ -53,7 +53,7 @@ class Echo:
     def on_close(self, session: EngineSession, reason: str) -> None:
         pass
 
-    def farewell(self, session: EngineSession, error: GatewayError) -> list[str]:
+    def closing_packets(self, session: EngineSession, error: GatewayError) -> list[str]:
         return []
 
 

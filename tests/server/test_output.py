@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from yellowbox_realtime.core.deadlines import Deadlines
-from yellowbox_realtime.server.output import FlushScheduler, Lingering, OutputBuffer
+from yellowbox_realtime.server.output import Draining, FlushScheduler, OutputBuffer
 
 
 class Sink(asyncio.Protocol):
@@ -242,7 +242,7 @@ class EndingTransport:
 ])
 async def test_an_ending_connection_lingers_only_while_the_client_makes_progress(
         unsent: list[int], ended_by: str) -> None:
-    lingering = Lingering(Deadlines(asyncio.get_running_loop()), 0.01)
+    lingering = Draining(Deadlines(asyncio.get_running_loop()), 0.01)
     transport = EndingTransport(unsent)
     lingering.add(transport)  # type: ignore[arg-type]
     await asyncio.wait_for(transport.settled.wait(), 5)
@@ -255,7 +255,7 @@ async def test_a_closing_transport_that_stops_draining_is_aborted() -> None:
     # reports closing all along, and must still be aborted when its client stops reading.
     transport = EndingTransport([5000, 5000])
     transport.is_closing = lambda: True  # type: ignore[attr-defined]
-    lingering = Lingering(Deadlines(asyncio.get_running_loop()), 0.01)
+    lingering = Draining(Deadlines(asyncio.get_running_loop()), 0.01)
     lingering.add(transport)  # type: ignore[arg-type]
     await asyncio.wait_for(transport.settled.wait(), 5)
     assert transport.ended_by == "abort"
@@ -263,7 +263,7 @@ async def test_a_closing_transport_that_stops_draining_is_aborted() -> None:
 
 async def test_a_connection_that_ends_first_is_forgotten_and_never_checked() -> None:
     deadlines = Deadlines(asyncio.get_running_loop())
-    lingering = Lingering(deadlines, 0.01)
+    lingering = Draining(deadlines, 0.01)
     transport = EndingTransport([5000])
     lingering.add(transport)  # type: ignore[arg-type]
     lingering.forget(transport)  # type: ignore[arg-type]
@@ -275,7 +275,7 @@ async def test_a_connection_that_ends_first_is_forgotten_and_never_checked() -> 
 
 
 async def test_end_all_closes_what_has_sent_all_and_aborts_the_rest() -> None:
-    lingering = Lingering(Deadlines(asyncio.get_running_loop()), 60.0)
+    lingering = Draining(Deadlines(asyncio.get_running_loop()), 60.0)
     drained, stuck = EndingTransport([0]), EndingTransport([5000])
     lingering.add(drained)  # type: ignore[arg-type]
     lingering.add(stuck)  # type: ignore[arg-type]

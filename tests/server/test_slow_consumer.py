@@ -140,9 +140,9 @@ async def test_stopping_the_gateway_ends_a_cut_off_client_still_lingering(
         assert await asyncio.wait_for(gone.get(), 5) == "slow consumer: output buffer full"
         engine = gateway._engine
         assert engine is not None
-        assert len(engine.lingering) == 1  # the client reads nothing: the reason waits
+        assert len(engine.draining) == 1  # the client reads nothing: the reason waits
         await gateway.stop()
-        assert len(engine.lingering) == 0
+        assert len(engine.draining) == 0
         # Aborted: the client, reading at last, finds its connection ended, not waiting.
         with contextlib.suppress(ConnectionResetError):
             await read_to_end(slow)

@@ -326,13 +326,13 @@ class Hub:
             self.defer(self._scheduled_flush)
 
     def _tell_listeners(self, channels: Sequence[str], message: Outgoing) -> None:
-        told: set[Listener] = set()
+        notified: set[Listener] = set()
         for channel in channels:
             members = self._channels.get(channel)
             if members is not None and members.listeners:
                 for listener in tuple(members.listeners):
-                    if listener not in told:
-                        told.add(listener)
+                    if listener not in notified:
+                        notified.add(listener)
                         listener(message)
 
     def _scheduled_flush(self) -> None:

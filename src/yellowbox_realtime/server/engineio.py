@@ -43,7 +43,7 @@ from ..protocol import websocket as ws
 from .http import HttpConnection, Request, first_values
 from .limits import ClientLimits
 from .origins import origin_allowed
-from .output import FlushScheduler, Lingering, OutputBuffer
+from .output import Draining, FlushScheduler, OutputBuffer
 
 if TYPE_CHECKING:
     from ..core.hub import Wire
@@ -109,7 +109,7 @@ class EngineHandler(Protocol):
 
     def on_close(self, session: EngineSession, reason: str) -> None: ...
 
-    def farewell(self, session: EngineSession, error: GatewayError) -> list[str]:
+    def closing_packets(self, session: EngineSession, error: GatewayError) -> list[str]:
         """Engine.IO text packets that tell the client why the server is cutting it off;
         they are the last thing it reads before the close."""
         ...
@@ -236,8 +236,8 @@ class EngineSession:
             log.warning("disconnecting %s: %s", self.sid, error.message)
             self.server.counters.cut_off("polling", self._poll_size)
             # What was queued is dropped; a waiting (or the next) GET reads why, then close.
-            farewell = self.server.handler.farewell(self, error)
-            self._poll_queue, self._poll_size = [p.encode() for p in farewell], 0
+            closing = self.server.handler.closing_packets(self, error)
+            self._poll_queue, self._poll_size = [p.encode() for p in closing], 0
             self.close("slow consumer: polling buffer full")
             return
         if self._poll_conn is not None and len(self._poll_queue) == 1:
@@ -418,7 +418,7 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
                 self._end(f"transport error: {parser.failure.message}")
             self.transport.close()
             # The close waits for the client to read; one that does not is aborted.
-            self.server.lingering.add(self.transport)
+            self.server.draining.add(self.transport)
         elif reply:
             self._pong(reply)
 
@@ -474,7 +474,7 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
         self.discard()
         self.parser = _SPENT_PARSER
         self.transport.write_eof()
-        self.server.lingering.add(self.transport)
+        self.server.draining.add(self.transport)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Flush what is queued (the close packet), then a close frame."""
@@ -497,8 +497,8 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
         log.warning("disconnecting %s: %s", session.sid if session else "-", error.message)
         transport = self.transport
         if not transport.is_closing():
-            farewell = self.server.handler.farewell(session, error) if session else []
-            transport.write(b"".join(ws.text_frame(p.encode()) for p in farewell)
+            closing = self.server.handler.closing_packets(session, error) if session else []
+            transport.write(b"".join(ws.text_frame(p.encode()) for p in closing)
                             + self._close_frame(error.close_code, "slow consumer"))
             self._finish()
         self._end("slow consumer: output buffer full")
@@ -514,7 +514,7 @@ class WebSocketTransport(OutputBuffer, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.discard()
-        self.server.lingering.forget(self.transport)
+        self.server.draining.forget(self.transport)
         self.server.hold(self, 0)
         self._end("transport close")
 
@@ -539,7 +539,7 @@ class EngineServer:
         self.joining: set[EngineSession] = set()
         self.holding: dict[WebSocketTransport, tuple[str, int]] = {}
         self.flusher = FlushScheduler(loop, self.counters, "websocket")
-        self.lingering = Lingering(deadlines, server_config.slow_consumer_linger_s)
+        self.draining = Draining(deadlines, server_config.slow_consumer_linger_s)
         self._heartbeat: asyncio.Task[None] | None = None
         # The heartbeat tick last run, and the sessions each tick of an interval pings. The
         # heartbeat holds sessions by id, so a closed one is freed at once (it leaves these

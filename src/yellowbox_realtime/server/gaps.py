@@ -22,17 +22,17 @@ from .sockets import Socket
 from .sse import SseRoute
 from .sse_stream import SseStream
 
-__all__ = ["GAP_EVENT", "GapTeller"]
+__all__ = ["GAP_EVENT", "GapNotifier"]
 
 GAP_EVENT = "stream_reset"
 
 
-class GapTeller:
+class GapNotifier:
     def __init__(self, hub: Hub, sse: SseRoute, *, stamped: bool) -> None:
         self.hub = hub
         self.sse = sse
         self.stamped = stamped
-        self.told = 0
+        self.notified = 0
 
     def __call__(self, channels: Sequence[str], position: StreamPosition,
                  reason: str) -> None:
@@ -56,4 +56,4 @@ class GapTeller:
             message.place(position.epoch, position.offset, 0.0, stamped=self.stamped)
             for socket in sockets:
                 socket.deliver(message.for_namespace(socket.namespace.name))
-        self.told += len(streams) + len(sockets)
+        self.notified += len(streams) + len(sockets)

@@ -172,7 +172,7 @@ class OutputBuffer:
         self.overflowed()
 
 
-class Lingering:
+class Draining:
     """Connections being ended, each waiting for its client to read its last bytes.
 
     After each ``period`` a connection is closed if all was sent, aborted if the client made

@@ -167,7 +167,7 @@ class SocketIOServer:
             self.limits.close_user(client.uid)
             client.uid = None
 
-    def farewell(self, session: EngineSession, error: GatewayError) -> list[str]:
+    def closing_packets(self, session: EngineSession, error: GatewayError) -> list[str]:
         client = session.state
         if not isinstance(client, SioClient):
             return []
@@ -233,7 +233,7 @@ class SocketIOServer:
         error = self.limits.flood_error()
         log.warning("disconnecting session %s from %s: %s", session.sid,
                     session.handshake.address, error.message)
-        for packet in self.farewell(session, error):
+        for packet in self.closing_packets(session, error):
             session.send_text(packet)
         for each in tuple(client.sockets.values()):
             each.send_packet(sio.SioPacket(sio.SioType.DISCONNECT, each.namespace.name))

@@ -28,7 +28,7 @@ from ..core.hub import Hub, Outgoing, Sink, Wire
 from ..errors import SlowConsumer
 from ..messages import Credentials
 from ..protocol import sse
-from .output import FlushScheduler, Lingering, OutputBuffer
+from .output import Draining, FlushScheduler, OutputBuffer
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class SseStream(OutputBuffer, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.discard()
-        self.streams.lingering.forget(self.transport)
+        self.streams.draining.forget(self.transport)
         self.streams.forget(self)
 
     # -- ending -----------------------------------------------------------------------
@@ -103,7 +103,7 @@ class SseStream(OutputBuffer, asyncio.Protocol):
         self.write_now(last)
         self.discard()
         self.transport.close()
-        self.streams.lingering.add(self.transport)
+        self.streams.draining.add(self.transport)
 
     def overflowed(self) -> None:
         error = SlowConsumer(f"slow consumer: more than {self.limit} bytes unsent")
@@ -115,7 +115,7 @@ class SseStream(OutputBuffer, asyncio.Protocol):
             transport.write(control_event("gateway_error", {
                 "event": None, "code": error.code, "message": error.message}))
             transport.close()
-            self.streams.lingering.add(transport)
+            self.streams.draining.add(transport)
 
 
 class StreamSet:
@@ -128,7 +128,7 @@ class StreamSet:
         self.hub = hub
         self.deadlines = deadlines
         self.flusher = FlushScheduler(loop, hub.counters, "sse")
-        self.lingering = Lingering(deadlines, server_config.slow_consumer_linger_s)
+        self.draining = Draining(deadlines, server_config.slow_consumer_linger_s)
         self.streams: set[SseStream] = set()
         self._closed = False
         self._last_unencodable: Outgoing | None = None
