@@ -19,7 +19,7 @@ from .errors import (
     ValidationError,
 )
 from .messages import Credentials
-from .server.sockets import Emitter, Namespace, Socket
+from .server.namespaces import Emitter, Namespace, Socket
 
 if TYPE_CHECKING:
     from .client import Client

@@ -75,9 +75,9 @@ from .server.engineio import EngineServer
 from .server.gaps import GapNotifier
 from .server.http import HttpFront, Route
 from .server.limits import ClientLimits
+from .server.namespaces import Emitter, Namespace
 from .server.output import OutputBuffer
 from .server.socketio import SocketIOServer
-from .server.sockets import Emitter, Namespace
 from .server.sse import SSE_PATH, SnapshotProvider, SseRoute
 
 SOCKET_IO_PATH = "/socket.io/"

@@ -47,7 +47,7 @@ from .operations import (
     RIDERS,
     Operations,
 )
-from .server.sockets import Namespace, Socket
+from .server.namespaces import Namespace, Socket
 
 SUBSCRIBABLE = (RIDER_LOCATIONS, EXPENSE_UPDATES, FLEET, ALERTS, DASHBOARD, GEOFENCES, ORDERS,
                 RIDERS)

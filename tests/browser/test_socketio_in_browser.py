@@ -13,7 +13,7 @@ from playwright.async_api import Page, WebSocket, expect
 
 from tests.conftest import MakeToken, gateway_config
 from tests.interop.offsets import split_offset
-from yellowbox_realtime.server.sockets import Socket
+from yellowbox_realtime.server.namespaces import Socket
 
 from .conftest import MakeSite
 from .pages import Site

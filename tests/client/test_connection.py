@@ -17,7 +17,7 @@ from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.client import Backoff, Client
 from yellowbox_realtime.client.session import token_expiry
 from yellowbox_realtime.errors import ConnectRefused, Disconnected, RequestRefused
-from yellowbox_realtime.server.sockets import Socket
+from yellowbox_realtime.server.namespaces import Socket
 
 TIMEOUT = 5.0
 

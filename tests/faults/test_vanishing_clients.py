@@ -12,7 +12,7 @@ from tests.limits.support import Listener
 from tests.waiting import until
 from tests.wsframes import frame
 from yellowbox_realtime.protocol.websocket import OP_TEXT
-from yellowbox_realtime.server.sockets import Socket
+from yellowbox_realtime.server.namespaces import Socket
 
 
 def record_disconnects(gateway_main: object) -> asyncio.Queue[tuple[str | None, str]]:

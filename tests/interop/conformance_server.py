@@ -26,7 +26,7 @@ from yellowbox_realtime.config import Config
 from yellowbox_realtime.core.deadlines import Deadlines
 from yellowbox_realtime.errors import GatewayError
 from yellowbox_realtime.server.engineio import EngineServer, EngineSession
-from yellowbox_realtime.server.sockets import Socket
+from yellowbox_realtime.server.namespaces import Socket
 
 CONFIG = Config.from_mapping({
     "server": {"allowed_origins": ["*"]},

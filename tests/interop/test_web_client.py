@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import MakeGateway, MakeToken, gateway_config
 from yellowbox_realtime.app import Gateway
-from yellowbox_realtime.server.sockets import Socket
+from yellowbox_realtime.server.namespaces import Socket
 
 from .nodeclient import Record
 from .web_client_driver import WebClientDriver, web_client_missing_reason

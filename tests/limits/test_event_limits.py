@@ -13,7 +13,7 @@ import socketio
 from tests.conftest import MakeGateway, MakeToken, gateway_config
 from tests.limits.support import Listener, eio, ws_join, ws_session
 from yellowbox_realtime.app import Gateway
-from yellowbox_realtime.server.sockets import Socket
+from yellowbox_realtime.server.namespaces import Socket
 
 
 def with_echo(gateway: Gateway) -> Gateway:

@@ -16,7 +16,7 @@ from tests.conftest import MakeGateway, MakeToken, gateway_config
 from tests.limits.support import Listener, ws_session
 from tests.waiting import until
 from yellowbox_realtime.app import Gateway
-from yellowbox_realtime.server.sockets import Socket
+from yellowbox_realtime.server.namespaces import Socket
 
 CYCLES = 200
 
@@ -120,7 +120,7 @@ async def test_lifecycle_lines_are_bounded_whatever_clients_do(
     assert (accepted, refusals) == (CYCLES, [])
     assert len(connected) == CYCLES
     lines = [r.getMessage() for r in caplog.records
-             if r.name == "yellowbox_realtime.server.sockets"]
+             if r.name == "yellowbox_realtime.server.namespaces"]
     # 400 lines asked for; 10 of each kind written.
     assert len([m for m in lines if m.startswith("socket connected")]) == 10
     assert len([m for m in lines if m.startswith("socket disconnected")]) == 10

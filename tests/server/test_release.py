@@ -16,7 +16,7 @@ from tests.waiting import until
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.server.engineio import EngineSession, WebSocketTransport
 from yellowbox_realtime.server.http import HttpConnection
-from yellowbox_realtime.server.sockets import Socket
+from yellowbox_realtime.server.namespaces import Socket
 
 TRANSPORTS = ["websocket", "websocket", "websocket", "polling", "polling"]
 

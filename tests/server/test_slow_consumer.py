@@ -18,7 +18,7 @@ from tests.conftest import MakeGateway, MakeToken, gateway_config
 from tests.wsframes import frame, server_frames
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.protocol.websocket import OP_CLOSE, OP_TEXT
-from yellowbox_realtime.server.sockets import Socket
+from yellowbox_realtime.server.namespaces import Socket
 
 
 async def stalled_client(port: int, token: str) -> tuple[socket.socket, bytes]:

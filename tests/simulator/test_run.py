@@ -16,7 +16,7 @@ from tests.simulator.conftest import TIMEOUT, Watcher
 from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.client import Backoff
 from yellowbox_realtime.core.hub import Sink, Wire
-from yellowbox_realtime.server.sockets import Socket
+from yellowbox_realtime.server.namespaces import Socket
 from yellowbox_realtime.simulator.geofences import demo_fences
 from yellowbox_realtime.simulator.progress import Counters
 from yellowbox_realtime.simulator.riders import Rider, build_fleet

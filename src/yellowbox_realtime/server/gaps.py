@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from ..core.hub import Hub, Outgoing
 from ..protocol.sse import StreamPosition
-from .sockets import Socket
+from .namespaces import Socket
 from .sse import SseRoute
 from .sse_stream import SseStream
 

@@ -42,7 +42,7 @@ from ..protocol import socketio as sio
 from ..protocol.sse import StreamPosition, parse_last_event_id
 from .engineio import EngineSession
 from .limits import ClientLimits, EventBucket, EventVerdict
-from .sockets import (
+from .namespaces import (
     ERROR_EVENT,
     REVOKED_EVENT,
     Namespace,
