@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -19,26 +19,51 @@ from prometheus_client.core import (
     Metric,
 )
 
-from .brokers.redis import RedisBroker
-from .core.broker import MemoryBroker
+from .core.broker import Broker, BrokerStats
 from .core.channels import USER_PREFIX
+from .core.hub import Hub
+from .operations import Operations
+from .outbox.service import Outbox
+from .server.engineio import EngineServer
+from .server.http import HttpFront
+from .server.limits import ClientLimits
 from .server.socketio import SioClient
-
-if TYPE_CHECKING:
-    from .app import Gateway
+from .server.sse import SseRoute
 
 NO_ROLE = "none"
 
 
-async def collect(gateway: Gateway) -> list[Metric]:
-    families = [*_connections(gateway), *_traffic(gateway), *_broker(gateway)]
+class Node(Protocol):
+    """What a scrape reads of a running gateway (:class:`~.app.Gateway` is one)."""
+
+    @property
+    def hub(self) -> Hub: ...
+    @property
+    def limits(self) -> ClientLimits: ...
+    @property
+    def sse(self) -> SseRoute: ...
+    @property
+    def broker(self) -> Broker: ...
+    @property
+    def operations(self) -> Operations | None: ...
+    @property
+    def outbox(self) -> Outbox | None: ...
+    @property
+    def engine(self) -> EngineServer | None: ...
+    @property
+    def front(self) -> HttpFront | None: ...
+    async def readiness(self) -> list[str]: ...
+
+
+async def collect(gateway: Node) -> list[Metric]:
+    families = [*_connections(gateway), *_traffic(gateway), *_broker(gateway.broker.stats())]
     families += await _outbox(gateway)
     reasons = await gateway.readiness()
     families.append(gauge("ybrt_ready", "1 while /readyz answers 200.", 0 if reasons else 1))
     return families
 
 
-def _connections(gateway: Gateway) -> list[Metric]:
+def _connections(gateway: Node) -> list[Metric]:
     """Open connections by transport and role, and the bytes waiting in their buffers."""
     connections: Counter[tuple[str, str]] = Counter()
     buffered: Counter[str] = Counter({"websocket": 0, "polling": 0, "sse": 0})
@@ -100,7 +125,7 @@ def _session_role(state: object) -> str:
     return NO_ROLE
 
 
-def _traffic(gateway: Gateway) -> list[Metric]:
+def _traffic(gateway: Node) -> list[Metric]:
     counters = gateway.hub.counters
     refused = CounterMetricFamily("ybrt_refused_events_total",
                                   "Socket.IO events refused, by error code.", labels=["code"])
@@ -147,32 +172,32 @@ def _traffic(gateway: Gateway) -> list[Metric]:
     return families
 
 
-def _broker(gateway: Gateway) -> list[Metric]:
-    broker, inner = gateway.broker, gateway.base_broker
-    kind = "memory" if isinstance(inner, MemoryBroker) else type(inner).__name__.lower()
+def _broker(stats: BrokerStats) -> list[Metric]:
     families = [
         gauge("ybrt_broker_up", "1 while the broker takes publishes (the memory broker "
               "always does; the Redis broker not while Redis is unreachable).",
-              0 if isinstance(inner, RedisBroker) and not inner.up else 1, broker=kind),
+              1 if stats.up else 0, broker=stats.kind),
         counter("ybrt_broker_published_total", "Events the broker numbered and delivered.",
-                broker.published),
+                stats.published),
     ]
-    if isinstance(inner, RedisBroker):
+    if stats.outages is not None:
         families.append(counter("ybrt_broker_outages_total", "Times Redis became "
-                                "unreachable for this node.", inner.outages))
+                                "unreachable for this node.", stats.outages))
+    if stats.local_only is not None:
         families.append(counter("ybrt_broker_local_only_total", "Events delivered to this "
                                 "node's clients only, while Redis was unreachable.",
-                                inner.local_only))
-    if isinstance(inner, MemoryBroker):
+                                stats.local_only))
+    if stats.history_entries is not None:
         families.append(gauge("ybrt_history_entries", "Events kept in channel histories "
                               "(an event on several channels counts once per channel).",
-                              inner.history.retained()))
+                              stats.history_entries))
+    if stats.history_channels is not None:
         families.append(gauge("ybrt_history_channels", "Channels with a history record.",
-                              len(inner.history)))
+                              stats.history_channels))
     return families
 
 
-async def _outbox(gateway: Gateway) -> list[Metric]:
+async def _outbox(gateway: Node) -> list[Metric]:
     outbox = gateway.outbox
     if outbox is None:
         return [gauge("ybrt_outbox_enabled", "1 when events are forwarded to webhooks.", 0)]

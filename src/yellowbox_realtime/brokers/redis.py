@@ -78,6 +78,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from ..core.broker import BrokerStats
 from ..core.history import History, HistoryLimits, Recovery, new_epoch
 from ..core.hub import Hub, Outgoing, Subscriber
 from ..core.idempotency import IdempotencyKey
@@ -281,6 +282,10 @@ class RedisBroker:
     @property
     def published(self) -> int:
         return self._published
+
+    def stats(self) -> BrokerStats:
+        return BrokerStats("redis", self._up, self.published, outages=self.outages,
+                           local_only=self.local_only)
 
     def publish_nowait(self, channels: Sequence[str], message: Outgoing,
                        exclude: frozenset[Subscriber] = _NONE) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..protocol.sse import StreamPosition
@@ -23,7 +24,22 @@ from .history import History, HistoryLimits, Recovery
 from .hub import Hub, Outgoing, Subscriber
 from .idempotency import IdempotencyKey, IdempotencyTable
 
-__all__ = ["Broker", "MemoryBroker"]
+__all__ = ["Broker", "BrokerStats", "MemoryBroker"]
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStats:
+    """What a broker tells ``/metrics``: what it is, whether it takes publishes, how many it
+    numbered; a cluster broker its outages, a broker with its history in this process the
+    history's size (None where it does not apply)."""
+
+    kind: str
+    up: bool
+    published: int
+    outages: int | None = None
+    local_only: int | None = None
+    history_entries: int | None = None
+    history_channels: int | None = None
 
 
 class Broker(Protocol):
@@ -54,6 +70,8 @@ class Broker(Protocol):
     @property
     def published(self) -> int:
         """How many events this node has published since it started (a counter for rates)."""
+
+    def stats(self) -> BrokerStats: ...
 
     async def close(self) -> None: ...
 
@@ -111,6 +129,11 @@ class MemoryBroker:
 
     def position(self) -> StreamPosition:
         return self.history.position()
+
+    def stats(self) -> BrokerStats:
+        return BrokerStats("memory", True, self._published,
+                           history_entries=self.history.retained(),
+                           history_channels=len(self.history))
 
     def expire(self) -> None:
         """Release expired history (call it now and then)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..protocol.sse import StreamPosition
-from .broker import Broker
+from .broker import Broker, BrokerStats
 from .history import Recovery
 from .hub import Outgoing, Subscriber
 from .idempotency import IdempotencyKey
@@ -59,6 +59,9 @@ class Router:
     @property
     def published(self) -> int:
         return self.inner.published
+
+    def stats(self) -> BrokerStats:
+        return self.inner.stats()
 
     async def close(self) -> None:
         await self.inner.close()

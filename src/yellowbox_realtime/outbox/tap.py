@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from ..core.broker import Broker
+from ..core.broker import Broker, BrokerStats
 from ..core.history import Recovery
 from ..core.hub import Outgoing, Subscriber, json_data
 from ..core.idempotency import IdempotencyKey, IdempotencyTable
@@ -74,6 +74,9 @@ class OutboxBroker:
     @property
     def published(self) -> int:
         return self.inner.published
+
+    def stats(self) -> BrokerStats:
+        return self.inner.stats()
 
     async def close(self) -> None:
         await self.inner.close()
