@@ -57,7 +57,7 @@ async def test_nodes_serve_local_clients_during_an_outage_and_tell_everyone_abou
         assert refused.status_code == 503
         assert refused.json()["error"]["code"] == "broker_unavailable"
         metrics = (await http.get(f"{a.url}/metrics")).text
-        assert 'ybrt_broker_up{broker="redisbroker"} 0' in metrics
+        assert 'ybrt_broker_up{broker="redis"} 0.0' in metrics
         # A's rider still reaches A's subscribers.
         ack = await node_driver.emit("rider", "publish_location",
                                      {"latitude": 25.2, "longitude": 55.27}, ack=True)
