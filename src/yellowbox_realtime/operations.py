@@ -139,7 +139,7 @@ class _Tap:
         self.channel = channel
         self.handlers = handlers
 
-    def deliver(self, message: Outgoing) -> None:
+    def hear(self, message: Outgoing) -> None:
         handler = self.handlers.get(message.event)
         if handler is None or len(message.args) != 1:
             return
@@ -193,7 +193,7 @@ class Operations:
             _Tap(GEOFENCES, {GEOFENCE_UPDATE: self._fence_changed}),
         ]
         for tap in self._taps:
-            hub.listen(tap.channel, tap.deliver)
+            hub.listen(tap.channel, tap.hear)
         # The back office's changes are checked whichever door they come in by.
         broker.check(EXPENSE_UPDATES, EXPENSE_EVENT,
                      lambda data: validate_expense_change(data, self.clock()))
@@ -209,7 +209,7 @@ class Operations:
 
     def close(self) -> None:
         for tap in self._taps:
-            self.hub.unlisten(tap.channel, tap.deliver)
+            self.hub.unlisten(tap.channel, tap.hear)
 
     # -- what clients and the API ask ---------------------------------------------------
 

@@ -292,7 +292,7 @@ class RedisBroker:
         if not self._up and not self._queue:
             # What is queued goes first (it will fail and be delivered here, in order).
             self._published += 1
-            self._deliver_locally(tuple(channels), message, exclude)
+            self._publish_here_only(tuple(channels), message, exclude)
             return
         if len(self._queue) >= self._max_queue:
             self.dropped += 1
@@ -393,7 +393,7 @@ class RedisBroker:
                     log.warning("redis broker: %r not published: %s", item.message.event,
                                 error.message)
                 else:
-                    self._deliver_locally(item.channels, item.message, item.exclude)
+                    self._publish_here_only(item.channels, item.message, item.exclude)
             elif not item.done.done():
                 error.__cause__ = result
                 item.done.set_exception(error)
@@ -453,13 +453,13 @@ class RedisBroker:
                 if self._held is not None:
                     self._held.entries.append(entry)
                 else:
-                    self._deliver(entry)
+                    self._hand_to_hub(entry)
             elif kind == "pong":
                 waiter = self._pongs.pop(bytes(message["data"]), None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
 
-    def _deliver(self, entry: Entry) -> None:
+    def _hand_to_hub(self, entry: Entry) -> None:
         message = entry.message
         if message.epoch != self._epoch:
             if message.epoch in self._retired:
@@ -514,7 +514,7 @@ class RedisBroker:
                         "only until it is back", exc or type(exc).__name__)
         self._down.set()
 
-    def _deliver_locally(self, channels: tuple[str, ...], message: Outgoing,
+    def _publish_here_only(self, channels: tuple[str, ...], message: Outgoing,
                          exclude: frozenset[Subscriber]) -> None:
         """Deliver to this node's subscribers only, at the last position delivered here."""
         message.place(self._epoch, self._delivered, time.monotonic(), stamped=self._stamp)
@@ -602,7 +602,7 @@ class RedisBroker:
             keep = []
             for entry in held.entries:
                 if entry.message.epoch == epoch and entry.message.offset <= upto:
-                    self._deliver(entry)
+                    self._hand_to_hub(entry)
                 else:
                     keep.append(entry)
             held.entries = keep
@@ -623,7 +623,7 @@ class RedisBroker:
             return
         self._held = None
         for entry in held.entries:
-            self._deliver(entry)
+            self._hand_to_hub(entry)
 
     async def _barrier(self) -> None:
         """Return once every pub/sub message published before now has been read."""
@@ -767,7 +767,7 @@ class RedisBroker:
         recent = self._recent
         for offset in sorted(found.keys() | live.keys()):
             if offset in live:
-                self._deliver(live[offset])
+                self._hand_to_hub(live[offset])
             elif offset not in recent:
                 # Not delivered live: none of its channels was listened to here. (A live
                 # delivery reaches the local subscribers of all its channels.)

@@ -55,5 +55,5 @@ class GapNotifier:
                            "again: refetch what you show from them"},))
             message.place(position.epoch, position.offset, 0.0, stamped=self.stamped)
             for socket in sockets:
-                socket.deliver(message.for_namespace(socket.namespace.name))
+                socket.send_message(message.for_namespace(socket.namespace.name))
         self.notified += len(streams) + len(sockets)

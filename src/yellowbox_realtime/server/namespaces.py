@@ -127,7 +127,7 @@ class Namespace:
         message = Outgoing(event, args, self.name)
         sockets = tuple(self.sockets.values())
         for socket in sockets:
-            socket.deliver(message)
+            socket.send_message(message)
         counters = self.hub.counters
         counters.publishes += 1
         counters.deliveries += len(sockets)
@@ -236,7 +236,7 @@ class Socket:
 
     # -- sending ----------------------------------------------------------------------
 
-    def deliver(self, message: Outgoing) -> None:
+    def send_message(self, message: Outgoing) -> None:
         if self.connected:
             # Broadcasts published before this, and still pending in the hub, go first.
             self.namespace.hub.flush()
@@ -254,7 +254,7 @@ class Socket:
         if not self.connected:
             raise Disconnected(f"socket {self.id} is not connected")
         if callback is None:
-            self.deliver(Outgoing(event, args, self.namespace.name))
+            self.send_message(Outgoing(event, args, self.namespace.name))
             return
         self._emit_with_ack(event, args, callback)
 

@@ -323,7 +323,7 @@ class SocketIOServer:
             for room in departed.rooms:
                 socket.join(room)
             for message in missed:
-                socket.deliver(message.for_namespace(namespace.name))
+                socket.send_message(message.for_namespace(namespace.name))
             for room in revoked:
                 _tell_revoked(socket, room)
         if self.recovery is not None:
