@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from tests.conftest import MakeGateway
-from yellowbox_realtime.core.background import Background
+from yellowbox_realtime.core.background import Background, cancel_and_wait
 
 
 async def test_failures_are_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
@@ -52,3 +52,33 @@ async def test_the_gateway_cancels_handlers_still_running_when_it_stops(
     await gateway.stop()
     assert cancelled.is_set()
     assert len(gateway.background) == 0
+
+
+async def test_cancel_and_wait_ends_the_task_and_returns() -> None:
+    task = asyncio.create_task(asyncio.Event().wait())
+    await asyncio.sleep(0)  # let it start
+    await cancel_and_wait(task)
+    assert task.cancelled()
+
+
+async def test_a_caller_cancelled_while_it_waits_is_cancelled_too() -> None:
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def slow_to_stop() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await release.wait()  # a stop that takes a while (a Redis command in flight)
+
+    task = asyncio.create_task(slow_to_stop())
+    await started.wait()
+    caller = asyncio.create_task(cancel_and_wait(task))
+    await asyncio.sleep(0)  # the caller is now waiting for the task
+    caller.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert caller.cancelled()
+    assert task.cancelled()

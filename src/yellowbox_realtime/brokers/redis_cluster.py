@@ -30,6 +30,8 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ..core.background import cancel_and_wait
+
 __all__ = ["NodeReport", "RedisCluster"]
 
 log = logging.getLogger(__name__)
@@ -117,9 +119,7 @@ class RedisCluster:
     async def close(self) -> None:
         """Hand the lease over at once and leave the totals (a graceful stop)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(self.lease_s):

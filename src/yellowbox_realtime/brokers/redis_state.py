@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import math
@@ -33,6 +32,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ..core.background import cancel_and_wait
 from ..core.recovery import Departed
 from ..errors import AuthBackendUnavailable, AuthenticationError
 from ..messages import Credentials
@@ -139,9 +139,7 @@ class RedisRecoveryRecords:
 
     async def close(self) -> None:
         if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+            await cancel_and_wait(self._refresher)
             self._refresher = None
         if self._writes:
             await asyncio.wait(set(self._writes), timeout=5.0)

@@ -48,6 +48,19 @@ class Background:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended. Its own CancelledError ends the wait; a
+    cancellation of the caller meanwhile goes on up, rather than being taken for the task's
+    and swallowed (a stop that is itself stopped must stop)."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+
+
 async def _logged(handler: Callable[..., Any], result: Any) -> None:
     try:
         await result

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import math
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ..config import EngineIOConfig, ServerConfig
+from ..core.background import cancel_and_wait
 from ..core.counters import Counters
 from ..core.deadlines import Deadlines
 from ..errors import GatewayError, ProtocolError, SlowConsumer, TooManyRequests
@@ -559,9 +559,7 @@ class EngineServer:
 
     async def close(self, reason: str = "server shutting down") -> None:
         if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+            await cancel_and_wait(self._heartbeat)
             self._heartbeat = None
         for session in list(self.sessions.values()):
             session.close(reason)

@@ -46,6 +46,7 @@ from urllib.parse import parse_qsl, unquote
 import httptools
 
 from ..config import ServerConfig
+from ..core.background import cancel_and_wait
 from ..core.counters import Counters
 from ..errors import (
     CannotListen,
@@ -592,9 +593,7 @@ class HttpFront:
     async def close(self) -> None:
         self.stop_accepting()
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            await cancel_and_wait(self._sweeper)
             self._sweeper = None
         for conn in list(self.connections):
             conn.close()
