@@ -7,7 +7,7 @@ import pytest
 from yellowbox_realtime.config import LimitsConfig
 from yellowbox_realtime.core.counters import Counters
 from yellowbox_realtime.errors import ConfigError, TooManyConnections, TooManyRequests
-from yellowbox_realtime.server.limits import ClientLimits, EventVerdict
+from yellowbox_realtime.server.limits import ClientLimits, EventVerdict, Rates
 
 
 def limits(**settings: object) -> ClientLimits:
@@ -105,3 +105,17 @@ def test_zero_turns_limits_off() -> None:
 def test_invalid_settings_name_the_key(settings: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match="limits"):
         LimitsConfig(**settings)  # type: ignore[arg-type]
+
+
+def test_a_full_rate_table_forgets_the_key_used_longest_ago_not_everyone() -> None:
+    rates = Rates(rate=1.0, burst=1, max_keys=3)
+    for key in ("a", "b", "c"):
+        assert rates.take(key, 0.0) == 0
+    assert rates.take("a", 0.1) == 1  # "a" is busy, and now the most recently used
+    # A flood of new keys pushes out only the oldest ones, never the busy "a" at once.
+    assert rates.take("d", 0.2) == 0
+    assert rates.take("e", 0.2) == 0
+    assert len(rates) == 3
+    assert rates.take("a", 0.3) == 1  # still limited: its bucket was kept
+    assert rates.take("b", 0.3) == 0  # pushed out earlier: it starts afresh
+    assert len(rates) == 3

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 
 from ..config import LimitsConfig
@@ -40,26 +41,30 @@ class _Bucket:
 
 class Rates:
     """Token buckets by key (an address, a user): ``rate`` a second, ``burst`` at once, as
-    nginx's ``limit_req``. The table is bounded: past ``max_keys`` the buckets that have
-    refilled (keys as good as never seen) are dropped, and if every one is still busy the
-    table starts afresh rather than grow. A rate of 0 admits everything."""
+    nginx's ``limit_req``. The table is bounded: past ``max_keys`` the bucket used longest
+    ago goes (its key starts afresh if it comes back), with the refilled ones right behind
+    it; never the whole table at once. A rate of 0 admits everything."""
 
     def __init__(self, rate: float, burst: int, max_keys: int = _MAX_BUCKETS) -> None:
         self.rate = rate
         self.burst = burst
         self.max_keys = max_keys
-        self._buckets: dict[str, _Bucket] = {}
+        # Least recently used first.
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
     def take(self, key: str, now: float) -> int:
         """One request for ``key``: 0 if admitted, else the whole seconds until one fits."""
         rate, burst = self.rate, self.burst
         if not rate:
             return 0
-        bucket = self._buckets.get(key)
+        buckets = self._buckets
+        bucket = buckets.get(key)
         if bucket is None:
-            if len(self._buckets) >= self.max_keys:
-                self._prune(now)
-            bucket = self._buckets[key] = _Bucket(float(burst), now)
+            if len(buckets) >= self.max_keys:
+                self._make_room(now)
+            bucket = buckets[key] = _Bucket(float(burst), now)
+        else:
+            buckets.move_to_end(key)
         bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
         bucket.updated = now
         if bucket.tokens < 1.0:
@@ -67,14 +72,16 @@ class Rates:
         bucket.tokens -= 1.0
         return 0
 
-    def _prune(self, now: float) -> None:
-        rate, burst = self.rate, self.burst
-        full = [key for key, b in self._buckets.items()
-                if b.tokens + (now - b.updated) * rate >= burst]
-        for key in full:
-            del self._buckets[key]
-        if len(self._buckets) >= self.max_keys:
-            self._buckets.clear()
+    def _make_room(self, now: float) -> None:
+        """Drop the bucket used longest ago, and every one after it that has refilled (a key
+        as good as never seen), so that a table filled once empties as its keys go idle."""
+        buckets, rate, burst = self._buckets, self.rate, self.burst
+        buckets.popitem(last=False)
+        while buckets:
+            oldest = next(iter(buckets.values()))
+            if oldest.tokens + (now - oldest.updated) * rate < burst:
+                break
+            buckets.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._buckets)
