@@ -24,7 +24,7 @@ from .history import History, HistoryLimits, Recovery
 from .hub import Hub, Outgoing, Subscriber
 from .idempotency import IdempotencyKey, IdempotencyTable
 
-__all__ = ["Broker", "BrokerStats", "MemoryBroker"]
+__all__ = ["Broker", "BrokerLayer", "BrokerStats", "MemoryBroker"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,31 @@ class Broker(Protocol):
     def stats(self) -> BrokerStats: ...
 
     async def close(self) -> None: ...
+
+
+class BrokerLayer:
+    """A broker over another one (the router, the outbox's tap): they change publishing and
+    pass everything else straight through."""
+
+    def __init__(self, inner: Broker) -> None:
+        self.inner = inner
+
+    async def since(self, channels: Sequence[str],
+                    position: StreamPosition) -> Recovery[Outgoing]:
+        return await self.inner.since(channels, position)
+
+    def position(self) -> StreamPosition:
+        return self.inner.position()
+
+    @property
+    def published(self) -> int:
+        return self.inner.published
+
+    def stats(self) -> BrokerStats:
+        return self.inner.stats()
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 class MemoryBroker:

@@ -16,8 +16,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..protocol.sse import StreamPosition
-from .broker import Broker, BrokerStats
-from .history import Recovery
+from .broker import Broker, BrokerLayer
 from .hub import Outgoing, Subscriber
 from .idempotency import IdempotencyKey
 
@@ -27,11 +26,11 @@ __all__ = ["Check", "Router"]
 Check = Callable[[Any], Any]
 
 
-class Router:
+class Router(BrokerLayer):
     """A :class:`~.broker.Broker` that validates domain events before the one under it."""
 
     def __init__(self, inner: Broker) -> None:
-        self.inner = inner
+        super().__init__(inner)
         # By channel, then event: most publishes are on channels with no checks at all.
         self._checks: dict[str, dict[str, Check]] = {}
 
@@ -48,23 +47,6 @@ class Router:
                       idempotency_key: IdempotencyKey | None = None) -> StreamPosition:
         self._validate(channels, message)
         return await self.inner.publish(channels, message, idempotency_key=idempotency_key)
-
-    async def since(self, channels: Sequence[str],
-                    position: StreamPosition) -> Recovery[Outgoing]:
-        return await self.inner.since(channels, position)
-
-    def position(self) -> StreamPosition:
-        return self.inner.position()
-
-    @property
-    def published(self) -> int:
-        return self.inner.published
-
-    def stats(self) -> BrokerStats:
-        return self.inner.stats()
-
-    async def close(self) -> None:
-        await self.inner.close()
 
     def _validate(self, channels: Sequence[str], message: Outgoing) -> None:
         checks = self._checks

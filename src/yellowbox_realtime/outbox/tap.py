@@ -26,8 +26,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from ..core.broker import Broker, BrokerStats
-from ..core.history import Recovery
+from ..core.broker import Broker, BrokerLayer
 from ..core.hub import Outgoing, Subscriber, json_data
 from ..core.idempotency import IdempotencyKey, IdempotencyTable
 from ..protocol.sse import StreamPosition
@@ -35,12 +34,12 @@ from .event import OutboxEvent
 from .service import Outbox
 
 
-class OutboxBroker:
+class OutboxBroker(BrokerLayer):
     """A :class:`~yellowbox_realtime.core.broker.Broker` around another one."""
 
     def __init__(self, inner: Broker, outbox: Outbox, *,
                  accepted: IdempotencyTable[StreamPosition] | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.outbox = outbox
         # Where the publishes with each key were accepted.
         self.accepted = accepted if accepted is not None else IdempotencyTable()
@@ -63,23 +62,6 @@ class OutboxBroker:
         if idempotency_key is not None:
             self.accepted.put(idempotency_key, position)
         return position
-
-    async def since(self, channels: Sequence[str],
-                    position: StreamPosition) -> Recovery[Outgoing]:
-        return await self.inner.since(channels, position)
-
-    def position(self) -> StreamPosition:
-        return self.inner.position()
-
-    @property
-    def published(self) -> int:
-        return self.inner.published
-
-    def stats(self) -> BrokerStats:
-        return self.inner.stats()
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 def _event(channels: Sequence[str], message: Outgoing,
