@@ -60,8 +60,12 @@ class ServerConfig:
     log_level: str = "info"
     # "text" for people at a terminal; "json": one object a line, for log collectors.
     log_format: Literal["text", "json"] = "text"
-    # One line per HTTP request (method, path, status, time, request id) at info level.
+    # One line per HTTP request (method, path, status, time, request id) at info level, at
+    # most access_logs_per_s a second in bursts of access_log_burst (the rest counted and
+    # summed up in one line, as below); both 0 logs every request.
     access_log: bool = True
+    access_logs_per_s: float = 200.0
+    access_log_burst: int = 2000
     # Lines clients cause by connecting and disconnecting (socket connected, disconnected):
     # at most this many a second of each kind, in bursts; the rest are counted and a
     # summary line says how many were left out. 0 logs them all.
@@ -94,10 +98,12 @@ class ServerConfig:
                               f"got {self.port}")
         if self.log_level.lower() not in LOG_LEVELS:
             raise ConfigError(f"server.log_level: unknown level {self.log_level!r}")
-        if self.lifecycle_logs_per_s < 0 or self.lifecycle_log_burst < 0 or \
-                bool(self.lifecycle_logs_per_s) != bool(self.lifecycle_log_burst):
-            raise ConfigError("server.lifecycle_logs_per_s / lifecycle_log_burst: both 0 "
-                              "(every line logged) or both more")
+        for rate, burst in (("lifecycle_logs_per_s", "lifecycle_log_burst"),
+                            ("access_logs_per_s", "access_log_burst")):
+            if getattr(self, rate) < 0 or getattr(self, burst) < 0 or \
+                    bool(getattr(self, rate)) != bool(getattr(self, burst)):
+                raise ConfigError(f"server.{rate} / {burst}: both 0 (every line logged) or "
+                                  "both more")
 
 
 @dataclass(frozen=True, slots=True)

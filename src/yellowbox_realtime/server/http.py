@@ -55,6 +55,7 @@ from ..errors import (
     PayloadTooLarge,
     ProtocolError,
 )
+from ..logs import LogThrottle
 from .limits import ClientLimits
 from .origins import OwnOrigins
 
@@ -450,7 +451,8 @@ class HttpConnection(asyncio.Protocol):
         self.front.counters.responded(status)
         request = self._request
         if request is None or not self.front.config.access_log or \
-                not access_log.isEnabledFor(logging.INFO):
+                not access_log.isEnabledFor(logging.INFO) or \
+                not self.front.access_throttle.admit(access_log, "HTTP requests"):
             return
         duration_ms = round((time.monotonic() - self._started_at) * 1000, 3)
         client = self.client[0] if self.client else None
@@ -469,6 +471,8 @@ class HttpFront:
                  limits: ClientLimits | None = None) -> None:
         self.config = config
         self.counters = counters or Counters()
+        # Clients choose how many requests they make; the access log grows at a fixed rate.
+        self.access_throttle = LogThrottle(config.access_logs_per_s, config.access_log_burst)
         # Connections per peer and bytes held per peer; None: unlimited.
         self.limits = limits
         # Request ids: this process's random prefix and a sequence number (unique across
