@@ -17,7 +17,8 @@ EVERYTHING = BELOW_THE_APPLICATION | {"events", "operations", "api", "assistant"
                                      "metrics", "cli", "client", "simulator"}
 MAY_IMPORT: dict[str, set[str]] = {
     **{name: FOUNDATIONS | {"domain"} for name in FOUNDATIONS},
-    "protocol": {"errors"},
+    # The codecs, and the frozen types they speak of (a stream position).
+    "protocol": {"errors", "messages"},
     "domain": {"errors"},
     "core": FOUNDATIONS | {"protocol"},
     "auth": FOUNDATIONS,

@@ -61,8 +61,7 @@ from .domain.orders import OrderLedger, validate_order_change
 from .domain.rates import EventRate
 from .domain.wiretime import iso
 from .errors import GatewayError, NotFound
-from .messages import Credentials
-from .protocol.sse import StreamPosition
+from .messages import Credentials, StreamPosition
 
 __all__ = ["ALERTS", "DASHBOARD", "EXPENSE_UPDATES", "FLEET", "GEOFENCES", "ORDERS",
            "RIDERS", "RIDER_LOCATIONS", "RIDER_PRESENCE", "Operations"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from yellowbox_realtime.core.history import HistoryLimits
 from yellowbox_realtime.core.hub import Outgoing
 from yellowbox_realtime.core.idempotency import IdempotencyKey
-from yellowbox_realtime.protocol.sse import StreamPosition
+from yellowbox_realtime.messages import StreamPosition
 
 from .conftest import Clock, MakeBroker, Recorder
 

@@ -15,7 +15,7 @@ from yellowbox_realtime.brokers.redis import BrokerUnavailable, RedisBroker
 from yellowbox_realtime.core.history import HistoryLimits
 from yellowbox_realtime.core.hub import Hub, Outgoing
 from yellowbox_realtime.core.idempotency import IdempotencyKey
-from yellowbox_realtime.protocol.sse import StreamPosition
+from yellowbox_realtime.messages import StreamPosition
 
 from ..redis_server import RedisServer, redis_server
 from ..waiting import until

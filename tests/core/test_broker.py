@@ -8,7 +8,7 @@ from yellowbox_realtime.core.broker import MemoryBroker
 from yellowbox_realtime.core.history import HistoryLimits
 from yellowbox_realtime.core.hub import Hub, Outgoing, Sink, Wire
 from yellowbox_realtime.core.idempotency import IdempotencyKey, IdempotencyTable
-from yellowbox_realtime.protocol.sse import StreamPosition
+from yellowbox_realtime.messages import StreamPosition
 
 
 class Inbox:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from yellowbox_realtime.core.history import History, HistoryLimits, new_epoch
-from yellowbox_realtime.protocol.sse import StreamPosition
+from yellowbox_realtime.messages import StreamPosition
 
 E = "ep1"
 KEEP = HistoryLimits(100, 60.0)

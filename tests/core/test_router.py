@@ -12,7 +12,7 @@ from yellowbox_realtime.core.history import HistoryLimits
 from yellowbox_realtime.core.hub import Hub, Outgoing
 from yellowbox_realtime.core.router import Router
 from yellowbox_realtime.errors import ValidationError
-from yellowbox_realtime.protocol.sse import StreamPosition
+from yellowbox_realtime.messages import StreamPosition
 
 
 def needs_amount(data: Any) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from yellowbox_realtime.errors import PayloadTooLarge, ValidationError
+from yellowbox_realtime.messages import StreamPosition
 from yellowbox_realtime.protocol.sse import (
     EventStreamParser,
     ServerSentEvent,
-    StreamPosition,
     encode_comment,
     encode_event,
     encode_retry,

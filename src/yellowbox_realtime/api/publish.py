@@ -29,7 +29,7 @@ from ..core.channels import role_channel, user_channel
 from ..core.hub import Outgoing, json_data
 from ..core.idempotency import IdempotencyKey, IdempotencyTable
 from ..domain.wiretime import iso
-from ..protocol.sse import StreamPosition
+from ..messages import StreamPosition
 from .errors import IdempotencyConflict
 from .keys import ApiKey, KeyRing
 from .openapi import openapi_document

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PayloadTooLarge, ValidationError
-from ..protocol.sse import StreamPosition, parse_last_event_id
+from ..messages import StreamPosition
+from ..protocol.sse import parse_last_event_id
 from .errors import BadRequest, UnsupportedMediaType
 
 __all__ = ["MAX_EVENT_LENGTH", "RESERVED_EVENTS", "EventBody", "check_channel",

@@ -36,7 +36,7 @@ from ..core.broker import Broker
 from ..core.hub import Outgoing
 from ..core.idempotency import IdempotencyKey
 from ..errors import WebhookNotConfigured
-from ..protocol.sse import StreamPosition
+from ..messages import StreamPosition
 from .validation import parse_json
 from .webhook_auth import WebhookAuthConfig, WebhookVerifier
 from .webhook_bodies import Inbound, parse_firebase, parse_n8n

@@ -83,7 +83,7 @@ from ..core.history import History, HistoryLimits, Recovery, new_epoch
 from ..core.hub import Hub, Outgoing, Subscriber
 from ..core.idempotency import IdempotencyKey
 from ..errors import GatewayError
-from ..protocol.sse import StreamPosition
+from ..messages import StreamPosition
 from . import scripts
 from .codec import Entry, decode_entry, encode_body
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..protocol.sse import StreamPosition
+from ..messages import StreamPosition
 from .history import History, HistoryLimits, Recovery
 from .hub import Hub, Outgoing, Subscriber
 from .idempotency import IdempotencyKey, IdempotencyTable

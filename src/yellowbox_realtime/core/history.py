@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from ..protocol.sse import StreamPosition
+from ..messages import StreamPosition
 
 __all__ = ["History", "HistoryLimits", "Recovery", "Timed", "new_epoch"]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ValidationError
-from ..protocol.sse import StreamPosition
+from ..messages import StreamPosition
 from .broker import Broker, BrokerLayer
 from .hub import Outgoing, Subscriber
 from .idempotency import IdempotencyKey

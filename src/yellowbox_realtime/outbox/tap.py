@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from ..core.broker import Broker, BrokerLayer
 from ..core.hub import Outgoing, Subscriber, json_data
 from ..core.idempotency import IdempotencyKey, IdempotencyTable
-from ..protocol.sse import StreamPosition
+from ..messages import StreamPosition
 from .event import OutboxEvent
 from .service import Outbox
 

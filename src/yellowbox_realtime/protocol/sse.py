@@ -17,11 +17,11 @@ import re
 from dataclasses import dataclass
 
 from ..errors import PayloadTooLarge, ValidationError
+from ..messages import EPOCH, MAX_OFFSET, StreamPosition
 
 __all__ = [
     "EventStreamParser",
     "ServerSentEvent",
-    "StreamPosition",
     "encode_comment",
     "encode_event",
     "encode_retry",
@@ -32,30 +32,8 @@ __all__ = [
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _NEXT_DATA_LINE = "\ndata: "
 _UNSAFE_FIELD = re.compile(r"[\r\n\0]")
-_EPOCH = re.compile(r"[A-Za-z0-9_-]{1,32}")
 # At most 19 digits, so int() never sees a huge string; the 2**63 bound is checked after.
 _OFFSET = re.compile(r"0|[1-9][0-9]{0,18}")
-_MAX_OFFSET = 2**63  # fits a signed 64-bit integer, as Redis stream counters do
-
-
-@dataclass(frozen=True, slots=True)
-class StreamPosition:
-    """Where a client is in a channel's history: the epoch and the last offset it saw."""
-
-    epoch: str
-    offset: int
-
-    def __post_init__(self) -> None:
-        # Checked here so the server never sends an id it would refuse when it comes back.
-        if not _EPOCH.fullmatch(self.epoch):
-            raise ValueError(f"epoch must be 1-32 characters of A-Z a-z 0-9 _ -, "
-                             f"got {self.epoch!r}")
-        if isinstance(self.offset, bool) or not 0 <= self.offset < _MAX_OFFSET:
-            raise ValueError(f"offset must be 0 to 2**63-1, got {self.offset!r}")
-
-    def __str__(self) -> str:
-        """``<epoch>:<offset>``, as SSE ids and the API write positions."""
-        return f"{self.epoch}:{self.offset}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +100,11 @@ def parse_last_event_id(value: str | None) -> StreamPosition | None:
     epoch, colon, offset = value.partition(":")
     if not colon:
         reason = "no ':'"
-    elif not _EPOCH.fullmatch(epoch):
+    elif not EPOCH.fullmatch(epoch):
         reason = "the epoch must be 1-32 characters of A-Z a-z 0-9 _ -"
     elif not _OFFSET.fullmatch(offset):
         reason = "the offset must be a decimal integer without sign or leading zeros"
-    elif int(offset) >= _MAX_OFFSET:
+    elif int(offset) >= MAX_OFFSET:
         reason = "the offset must be below 2**63"
     else:
         return StreamPosition(epoch, int(offset))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..core.hub import Hub, Outgoing
-from ..protocol.sse import StreamPosition
+from ..messages import StreamPosition
 from .namespaces import Socket
 from .sse import SseRoute
 from .sse_stream import SseStream

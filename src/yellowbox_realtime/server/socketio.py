@@ -36,10 +36,10 @@ from ..core.deadlines import Deadline, Deadlines
 from ..core.hub import Outgoing
 from ..core.recovery import Departed, RecoveryRecords
 from ..errors import AuthenticationError, GatewayError, ProtocolError
-from ..messages import Credentials
+from ..messages import Credentials, StreamPosition
 from ..protocol import engineio as eio
 from ..protocol import socketio as sio
-from ..protocol.sse import StreamPosition, parse_last_event_id
+from ..protocol.sse import parse_last_event_id
 from .engineio import EngineSession
 from .limits import ClientLimits, EventBucket, EventVerdict
 from .namespaces import (

@@ -49,9 +49,8 @@ from ..errors import (
     NotFound,
     TooManyRequests,
 )
-from ..messages import Credentials
+from ..messages import Credentials, StreamPosition
 from ..protocol import sse
-from ..protocol.sse import StreamPosition
 from .http import HttpConnection, Request, reason_phrase
 from .limits import ClientLimits, Rates
 from .origins import origin_allowed
