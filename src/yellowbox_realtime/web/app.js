@@ -1,7 +1,7 @@
 // The operations dashboard: signs in with a token, reads one SSE stream of every channel it
 // shows, and acknowledges alerts through the HTTP API.
 
-import {el, formatTime, formatTotals, humanize} from "./format.js";
+import {el, formatSpeed, formatTime, formatTotals, humanize} from "./format.js";
 import {Alarm} from "./alarm.js";
 import {AlertFeed, ExpenseFeed, alertOrder, alertState} from "./feeds.js";
 import {FleetMap} from "./map.js";
@@ -92,8 +92,7 @@ function renderRider() {
     ? `${formatTime(rider.timestamp)} (${ageOf(rider.timestamp)})` : "none yet";
   detail("position").textContent = Number.isFinite(rider.latitude)
     ? `${rider.latitude.toFixed(5)}, ${rider.longitude.toFixed(5)}` : "unknown";
-  detail("speed").textContent = Number.isFinite(rider.speed)
-    ? `${Math.round(rider.speed * 3.6)} km/h` : "unknown";
+  detail("speed").textContent = formatSpeed(rider.speed) ?? "unknown";
   const open = [...alerts.items.values()].filter((alert) => alert.riderId === rider.riderId
     && alertState(alert) !== "resolved").sort(alertOrder);
   detail("alerts").replaceChildren(...(open.length ? open.map((alert) => el("li",

@@ -2,7 +2,7 @@
 // approved) changes the item in place instead of adding another. Expenses are newest first;
 // alerts are the worst first (an open SOS above everything), then the newest.
 
-import {el, formatMoney, formatTime, humanize} from "./format.js";
+import {el, formatMoney, formatSpeed, formatTime, humanize} from "./format.js";
 
 const MAX_ITEMS = 200;
 
@@ -168,8 +168,7 @@ export class AlertFeed extends Feed {
   render(alert) {
     const severity = alert.severity || "info";
     const state = alertState(alert);
-    const where = [alert.riderId, alert.fenceName,
-      Number.isFinite(alert.speed) ? `${Math.round(alert.speed * 3.6)} km/h` : null]
+    const where = [alert.riderId, alert.fenceName, formatSpeed(alert.speed)]
       .filter(Boolean).join(" · ");
     const repeats = alert.count > 1
       ? el("span", {class: "count", title: `last at ${formatTime(alert.lastSeen)}`}, `×${alert.count}`)

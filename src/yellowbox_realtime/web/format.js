@@ -80,3 +80,34 @@ export function humanize(word) {
   const text = String(word ?? "").replaceAll("_", " ");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
+
+/** Whether a rider has a position to draw. */
+export function hasFix(rider) {
+  return Number.isFinite(rider?.latitude) && Number.isFinite(rider?.longitude);
+}
+
+/** Whether a rider moves fast enough for its heading to mean something. */
+export function isMoving(rider) {
+  return Number.isFinite(rider.heading) && (rider.speed ?? 0) > 0.5;
+}
+
+/** A speed in metres a second as people read it, or null when it is not known. */
+export function formatSpeed(metresPerSecond) {
+  return Number.isFinite(metresPerSecond) ? `${Math.round(metresPerSecond * 3.6)} km/h` : null;
+}
+
+// Zones under depots under no-go areas, so the most important outline is on top.
+const FENCE_ORDER = {zone: 0, depot: 1, no_go: 2};
+
+/** Fences in the order the maps draw them. */
+export function inDrawOrder(fences) {
+  return [...fences].sort((a, b) => (FENCE_ORDER[a.kind] ?? 0) - (FENCE_ORDER[b.kind] ?? 0));
+}
+
+/** Play a node's CSS animation (`className`) again, from the start. */
+export function replayAnimation(node, className) {
+  node.classList.remove(className);
+  // Reading layout restarts the animation when the class comes back.
+  void node.getBoundingClientRect();
+  node.classList.add(className);
+}

@@ -6,7 +6,9 @@
 // grows while data streams in (a rider leaving it widens it), so dots do not jitter as the
 // fleet moves; "Fit to fleet" or a fresh snapshot fits it tightly again.
 
-import {formatTime, humanize, svg} from "./format.js";
+import {
+  formatSpeed, formatTime, hasFix, humanize, inDrawOrder, isMoving, replayAnimation, svg,
+} from "./format.js";
 
 const METRES_PER_DEGREE = 111_320;
 const PADDING_PX = 28;
@@ -155,11 +157,7 @@ export class FleetMap {
   /** A rider crossed a fence: the fence flashes. */
   flashFence(fenceId) {
     const node = this.fenceLayer.querySelector(`[data-fence-id="${CSS.escape(fenceId)}"]`);
-    if (!node) return;
-    node.classList.remove("flash");
-    // Reading layout restarts the CSS animation when the class comes back.
-    void node.getBoundingClientRect();
-    node.classList.add("flash");
+    if (node) replayAnimation(node, "flash");
   }
 
   clear() {
@@ -256,11 +254,7 @@ export class FleetMap {
   drawFences() {
     const p = this.projection();
     this.fenceLayer.replaceChildren();
-    // Zones under depots under no-go areas, so the most important outline is on top.
-    const order = {zone: 0, depot: 1, no_go: 2};
-    const fences = [...this.fences.values()]
-      .sort((a, b) => (order[a.kind] ?? 0) - (order[b.kind] ?? 0));
-    for (const fence of fences) {
+    for (const fence of inDrawOrder(this.fences.values())) {
       const group = svg("g", {class: `fence fence-${fence.kind}`, "data-fence-id": fence.id});
       let cx, cy;
       if (fence.circle) {
@@ -287,7 +281,7 @@ export class FleetMap {
   }
 
   drawRider(rider, p) {
-    if (!rider || !Number.isFinite(rider.latitude) || !Number.isFinite(rider.longitude)) return;
+    if (!hasFix(rider)) return;
     let node = this.riderNodes.get(rider.riderId);
     if (!node) {
       node = svg("g", {class: "rider", "data-rider-id": rider.riderId, role: "img", tabindex: 0});
@@ -309,12 +303,11 @@ export class FleetMap {
     const x = p.x(rider.longitude), y = p.y(rider.latitude);
     this.drawnAt.set(rider.riderId, [x, y]);
     node.setAttribute("transform", `translate(${x.toFixed(1)} ${y.toFixed(1)})`);
-    const moving = Number.isFinite(rider.heading) && (rider.speed ?? 0) > 0.5;
+    const moving = isMoving(rider);
     const heading = node.querySelector(".heading");
     heading.style.display = moving ? "" : "none";
     if (moving) heading.setAttribute("transform", `rotate(${rider.heading})`);
-    const parts = [rider.riderId, status];
-    if (Number.isFinite(rider.speed)) parts.push(`${Math.round(rider.speed * 3.6)} km/h`);
+    const parts = [rider.riderId, status, formatSpeed(rider.speed)].filter(Boolean);
     if (rider.timestamp) parts.push(`fix ${formatTime(rider.timestamp)}`);
     node.querySelector("title").textContent = parts.join(" · ");
     node.setAttribute("aria-label", parts.join(", "));

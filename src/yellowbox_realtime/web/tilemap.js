@@ -5,6 +5,7 @@
 //
 // It has the same methods as the plain plot (map.js), so the page uses either.
 
+import {formatSpeed, hasFix, inDrawOrder, isMoving, replayAnimation} from "./format.js";
 import * as L from "./vendor/leaflet/leaflet-src.esm.js";
 
 const TRAIL_FIXES = 10;
@@ -18,16 +19,10 @@ const FENCE_STYLE = {
   depot: {color: "#0d9488", weight: 1.5, fillOpacity: 0.16},
   no_go: {color: "#dc2626", weight: 2, fillOpacity: 0.12},
 };
-// Zones under depots under no-go areas, so the most important outline is on top.
-const FENCE_ORDER = {zone: 0, depot: 1, no_go: 2};
 
 /** Text for Leaflet's attribution box, which takes markup. */
 function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function hasFix(rider) {
-  return Number.isFinite(rider?.latitude) && Number.isFinite(rider?.longitude);
 }
 
 export class TileMap {
@@ -142,10 +137,7 @@ export class TileMap {
   /** A rider crossed a fence: the fence flashes. */
   flashFence(fenceId) {
     const node = this.fenceLayers.get(fenceId)?.getElement();
-    if (!node) return;
-    node.classList.remove("flash");
-    void node.getBoundingClientRect();
-    node.classList.add("flash");
+    if (node) replayAnimation(node, "flash");
   }
 
   clear() {
@@ -198,12 +190,11 @@ export class TileMap {
     node.dataset.status = status;
     node.dataset.latitude = String(rider.latitude);
     node.dataset.longitude = String(rider.longitude);
-    const moving = Number.isFinite(rider.heading) && (rider.speed ?? 0) > 0.5;
+    const moving = isMoving(rider);
     const heading = node.querySelector(".heading");
     heading.hidden = !moving;
     if (moving) heading.style.transform = `rotate(${rider.heading}deg)`;
-    const parts = [id, status];
-    if (Number.isFinite(rider.speed)) parts.push(`${Math.round(rider.speed * 3.6)} km/h`);
+    const parts = [id, status, formatSpeed(rider.speed)].filter(Boolean);
     node.setAttribute("aria-label", parts.join(", "));
     this.drawTrail(id, at, status);
   }
@@ -231,9 +222,7 @@ export class TileMap {
   drawFences() {
     this.fenceGroup.clearLayers();
     this.fenceLayers.clear();
-    const fences = [...this.fences.values()]
-      .sort((a, b) => (FENCE_ORDER[a.kind] ?? 0) - (FENCE_ORDER[b.kind] ?? 0));
-    for (const fence of fences) {
+    for (const fence of inDrawOrder(this.fences.values())) {
       const style = {...(FENCE_STYLE[fence.kind] || FENCE_STYLE.zone),
         className: `fence fence-${fence.kind}`};
       let layer;
