@@ -241,15 +241,17 @@ class Operations:
 
     async def change_expense(self, data: Any, key: IdempotencyKey | None
                              ) -> tuple[StreamPosition, dict[str, Any]]:
-        message = Outgoing(EXPENSE_EVENT, (data,))
-        position = await self.broker.publish([EXPENSE_UPDATES], message, idempotency_key=key)
-        return position, message.args[0]  # as the router's check returned it
+        return await self._change(EXPENSE_UPDATES, EXPENSE_EVENT, data, key)
 
     async def change_order(self, data: Any, key: IdempotencyKey | None
                            ) -> tuple[StreamPosition, dict[str, Any]]:
-        message = Outgoing(ORDER_EVENT, (data,))
-        position = await self.broker.publish([ORDERS], message, idempotency_key=key)
-        return position, message.args[0]
+        return await self._change(ORDERS, ORDER_EVENT, data, key)
+
+    async def _change(self, channel: str, event: str, data: Any, key: IdempotencyKey | None
+                      ) -> tuple[StreamPosition, dict[str, Any]]:
+        message = Outgoing(event, (data,))
+        position = await self.broker.publish([channel], message, idempotency_key=key)
+        return position, message.args[0]  # as the router's check returned it
 
     async def put_fence(self, fence: Fence) -> bool:
         """Add or replace a fence; True if it is new."""
