@@ -16,6 +16,7 @@ from yellowbox_realtime.errors import (
     ForbiddenError,
     RateLimited,
 )
+from yellowbox_realtime.messages import Credentials
 
 
 def test_minted_keys_are_random_and_their_hash_is_sha256_hex() -> None:
@@ -157,11 +158,11 @@ async def test_a_key_over_its_rate_is_told_to_slow_down(make_gateway: MakeGatewa
 def test_users_have_rates_of_their_own_apart_from_keys() -> None:
     ring = KeyRing(ApiConfig(keys={"a": hash_key("ka")}, scopes={"a": ("publish",)},
                              rate_per_s=1.0, burst=1))
-    ring.take_user("u-1", 0.0)
+    ring.take(Credentials("u-1", "finance"), 0.0)
     with pytest.raises(TooManyRequests) as refused:
-        ring.take_user("u-1", 0.5)
+        ring.take(Credentials("u-1", "finance"), 0.5)
     assert refused.value.retry_after_s == 1
-    ring.take_user("u-2", 0.5)
+    ring.take(Credentials("u-2", "finance"), 0.5)
     # A user whose id is a key's name does not share the key's budget.
-    ring.take_user("a", 0.5)
+    ring.take(Credentials("a", "finance"), 0.5)
     ring.take(ring.authenticate({"x-api-key": "ka"}), 0.5)

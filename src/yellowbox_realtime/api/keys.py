@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 from ..config import ApiConfig
 from ..errors import AuthenticationError, ForbiddenError
+from ..messages import Credentials
 from ..server.limits import Rates
 from .errors import TooManyRequests
 
-__all__ = ["KEY_PREFIX", "ApiKey", "KeyRing", "hash_key", "mint_key"]
+__all__ = ["KEY_PREFIX", "ApiKey", "Caller", "KeyRing", "actor", "hash_key", "mint_key",
+           "principal"]
 
 # Makes a leaked key recognisable to secret scanners and people.
 KEY_PREFIX = "ybrt_"
@@ -57,6 +59,22 @@ class ApiKey:
             raise ForbiddenError(f"API key {self.name!r} may not use channel {channel!r}")
 
 
+# Who calls the HTTP API (or MCP): an API key, or a user with a verified token.
+Caller = ApiKey | Credentials
+
+
+def principal(caller: Caller) -> str:
+    """One name per identity, so what a caller holds (idempotency keys, sessions, streams,
+    a request rate) can be counted and owned: ``api:<key name>`` or ``user:<uid>``."""
+    return f"api:{caller.name}" if isinstance(caller, ApiKey) else f"user:{caller.uid}"
+
+
+def actor(caller: Caller) -> str:
+    """Who did something, as an alert's ``acknowledgedBy`` names them: a user's id, or
+    ``api:<key name>``."""
+    return caller.uid if isinstance(caller, Credentials) else f"api:{caller.name}"
+
+
 class KeyRing:
     """The configured keys, and a rate limit per key."""
 
@@ -65,8 +83,7 @@ class KeyRing:
             ApiKey(name, bytes.fromhex(digest), frozenset(config.scopes.get(name, ())),
                    tuple(config.channels[name]) if name in config.channels else None)
             for name, digest in config.keys.items())
-        # One table for keys and for the users who call with a token (operations API,
-        # MCP), so that no caller, whichever way it comes, can crowd out the others.
+        # Keys, and the users who call with a token (operations API, MCP).
         self._rates = Rates(config.rate_per_s, config.burst)
 
     def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
@@ -87,17 +104,14 @@ class KeyRing:
             raise AuthenticationError("invalid API key")
         return found
 
-    def take(self, key: ApiKey, now: float) -> None:
-        """Count one request against the key's rate (TooManyRequests beyond it)."""
-        self._take(f"api:{key.name}", f"requests with API key {key.name!r}", now)
-
-    def take_user(self, uid: str, now: float) -> None:
-        """Count one request by the user ``uid`` (a verified token) against the same rate."""
-        self._take(f"user:{uid}", "requests by this user", now)
-
-    def _take(self, caller: str, what: str, now: float) -> None:
-        wait = self._rates.take(caller, now)
+    def take(self, caller: Caller, now: float) -> None:
+        """Count one request against the caller's rate, a key's or a user's (one table for
+        both, so that no caller, whichever way it comes, crowds out the others);
+        TooManyRequests beyond it."""
+        wait = self._rates.take(principal(caller), now)
         if wait:
+            what = f"requests with API key {caller.name!r}" if isinstance(caller, ApiKey) \
+                else "requests by this user"
             raise TooManyRequests(f"too many {what}: at most {self._rates.rate:g}/s "
                                   f"(bursts of {self._rates.burst})", retry_after_s=wait)
 

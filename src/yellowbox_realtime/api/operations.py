@@ -28,29 +28,15 @@ from ..core.policy import Policy
 from ..domain.alerts import ALERT_KINDS, ALERT_STATES, SEVERITIES
 from ..domain.geofence_config import fence_from_data, fence_to_data
 from ..errors import AuthenticationError, PayloadTooLarge, ValidationError
-from ..messages import Credentials
 from ..operations import ALERTS, DASHBOARD, EXPENSE_UPDATES, FLEET, GEOFENCES, ORDERS, Operations
-from .keys import KEY_PREFIX, ApiKey, KeyRing
+from .keys import KEY_PREFIX, ApiKey, Caller, KeyRing, actor, principal
 from .validation import check_idempotency_key, parse_json, parse_limit
 
-__all__ = ["Caller", "OperationsApi", "principal"]
+__all__ = ["OperationsApi"]
 
 PREFIX = "/api/v1"
 
-Caller = ApiKey | Credentials
-
-
 _T = TypeVar("_T", bound=str)
-
-
-def principal(caller: Caller) -> str:
-    """One name per identity, so what a caller holds (idempotency keys, sessions, streams)
-    can be counted and owned: ``api:<key name>`` or ``user:<uid>``."""
-    return f"api:{caller.name}" if isinstance(caller, ApiKey) else f"user:{caller.uid}"
-
-
-def _who(caller: Caller) -> str:
-    return caller.uid if isinstance(caller, Credentials) else f"api:{caller.name}"
 
 
 def _choices(query: QueryParams, name: str, allowed: tuple[_T, ...]) -> list[_T] | None:
@@ -138,13 +124,13 @@ class OperationsApi:
     async def acknowledge(self, request: Request) -> JSONResponse:
         caller = await self._change(request, "acknowledge_alert", "alerts", ALERTS)
         alert = await self.operations.acknowledge(request.path_params["alert_id"],
-                                                  _who(caller))
+                                                  actor(caller))
         return JSONResponse({"alert": alert.to_wire()})
 
     async def resolve(self, request: Request) -> JSONResponse:
         # Whoever may acknowledge an alert may close it.
         caller = await self._change(request, "acknowledge_alert", "alerts", ALERTS)
-        alert = await self.operations.resolve(request.path_params["alert_id"], _who(caller))
+        alert = await self.operations.resolve(request.path_params["alert_id"], actor(caller))
         return JSONResponse({"alert": alert.to_wire()})
 
     async def change_expense(self, request: Request) -> JSONResponse:
@@ -185,7 +171,7 @@ class OperationsApi:
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationError("send 'Authorization: Bearer <ID token or API key>'")
         credentials = await self.authenticator.authenticate(token)
-        self.keys.take_user(credentials.uid, self._clock())
+        self.keys.take(credentials, self._clock())
         return credentials
 
     def check_read(self, caller: Caller, channel: str, scope: str) -> None:

@@ -31,7 +31,7 @@ from ..core.idempotency import IdempotencyKey, IdempotencyTable
 from ..domain.wiretime import iso
 from ..messages import StreamPosition
 from .errors import IdempotencyConflict
-from .keys import ApiKey, KeyRing
+from .keys import ApiKey, KeyRing, principal
 from .openapi import openapi_document
 from .validation import (
     EventBody,
@@ -136,7 +136,7 @@ class PublishApi:
         idempotency_key = check_idempotency_key(request.headers.get("idempotency-key"))
         body = parse_body(request.headers.get("content-type"), await request.body(),
                           self.max_payload)
-        position = await self.send(f"api:{key.name}", channel, body, idempotency_key)
+        position = await self.send(principal(key), channel, body, idempotency_key)
         return JSONResponse({"id": str(position), "channel": channel, "event": body.event},
                             status_code=202)
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..api.keys import ApiKey
-from ..api.operations import Caller, OperationsApi, principal
+from ..api.keys import ApiKey, Caller, principal
+from ..api.operations import OperationsApi
 from ..errors import AuthenticationError, GatewayError
 from ..messages import Credentials
 from ..server.limits import ClientLimits

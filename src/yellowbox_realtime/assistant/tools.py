@@ -19,7 +19,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from ..api.keys import ApiKey
+from ..api.keys import actor
 from ..api.publish import PublishApi
 from ..api.validation import (
     EventBody,
@@ -202,8 +202,7 @@ def register_tools(mcp: MCPServer[Any], s: Services) -> None:
         """Mark an alert acknowledged by the caller; every dashboard sees it."""
         caller = caller_of(ctx.request_context.request)
         access.check_change(caller, "acknowledge_alert", "alerts", ALERTS)
-        by = f"api:{caller.name}" if isinstance(caller, ApiKey) else caller.uid
-        return AlertResult(alert=(await ops.acknowledge(alert_id, by)).to_wire())
+        return AlertResult(alert=(await ops.acknowledge(alert_id, actor(caller))).to_wire())
 
     @mcp.tool(title="Geofences")
     @gateway_errors

@@ -38,7 +38,7 @@ from mcp_types import (
     UnsubscribeRequestParams,
 )
 
-from ..api.operations import Caller
+from ..api.keys import Caller
 from ..config import McpConfig
 from ..core.hub import Hub, Outgoing
 from ..errors import GatewayError
