@@ -358,9 +358,9 @@ class MetricsConfig:
 class McpConfig:
     """The MCP endpoint for AI assistants at ``/mcp`` (docs/mcp.md). Sessions (handshake-era
     clients) and subscription streams are bounded per user and in all; resource updates go
-        out at most once per ``update_interval_s`` per resource. Requests (a user's; an API key
-    has its own rate) take from ``[limits]``'s event budget, listen streams count as the
-    user's connections."""
+    out at most once per ``update_interval_s`` per resource. Requests take from the caller's
+    rate (``[api] rate_per_s``, per key or user, as on the operations API), listen streams
+    count as the user's connections."""
 
     enabled: bool = True
     max_sessions: int = 1000
