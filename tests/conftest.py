@@ -14,7 +14,7 @@ from yellowbox_realtime.config import Config
 
 # Fixtures for every test directory: the API (api_gateway, http, listen) and the real peers
 # (node_driver, receiver).
-pytest_plugins = ("tests.apiclients", "tests.peers")
+pytest_plugins = ("tests.apiclients", "tests.auth.support", "tests.peers")
 
 DEV_SECRET = "tests-only-dev-secret-0123456789abcdef"
 

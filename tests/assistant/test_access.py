@@ -5,7 +5,6 @@ held to their scopes and channels, as at every other door."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -28,14 +27,6 @@ from yellowbox_realtime.app import Gateway
 from yellowbox_realtime.messages import Credentials
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture
-async def key_server() -> AsyncIterator[KeyServer]:
-    server = KeyServer()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def fleet_total(gateway: Gateway, credential: str) -> int:

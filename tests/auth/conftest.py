@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from .support import FakeClock, KeyServer
+from .support import FakeClock
 
 
 @pytest.fixture(scope="session")
@@ -27,14 +26,6 @@ def ec_key() -> ec.EllipticCurvePrivateKey:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture
-async def key_server() -> AsyncIterator[KeyServer]:
-    server = KeyServer()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -8,9 +8,11 @@ import datetime
 import hashlib
 import hmac
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import jwt
+import pytest
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -157,3 +159,12 @@ def hs256_with(secret: bytes, header: dict[str, Any], claims: dict[str, Any]) ->
                               b64(json.dumps(claims).encode())])
     mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64(mac)}"
+
+
+@pytest.fixture
+async def key_server() -> AsyncIterator[KeyServer]:
+    """A JWKS server on loopback (loaded for every test by ``tests/conftest.py``)."""
+    server = KeyServer()
+    await server.start()
+    yield server
+    await server.stop()
